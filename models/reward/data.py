@@ -1,0 +1,138 @@
+"""Preference instances and evaluation triples read from JSONL files (no Django).
+
+Two shapes:
+- an instance file (PandaLM's ``pandalm.jsonl`` shape): prompt, response_a, response_b, human_labels
+  [{annotator, label}], lm_labels {judge: A|B|tie|null};
+- a triple file (``rm-eval.jsonl`` / RewardBench shape): prompt, chosen, rejected, subset, category.
+
+Preferences follow docs/CONVENTIONS.md: signed ints in canonical order (< 0 response_a better, > 0
+response_b better, 0 tie).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from annotation.core.labels import preference_of
+
+
+def as_text(value: object) -> str:
+    """Real files hold JSON booleans (a model wrote "True") and nulls where text is expected."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value)
+    return value if isinstance(value, str) else str(value)
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One comparison with its aggregated human label and its LM labels (both canonical preferences)."""
+
+    id: str
+    prompt: str
+    response_a: str
+    response_b: str
+    human: int | None
+    lm: dict[str, int | None] = field(default_factory=dict)
+    category: str = ""
+
+
+@dataclass(frozen=True)
+class Triple:
+    """A RewardBench-style evaluation item: the reward of chosen must strictly exceed that of rejected."""
+
+    id: str
+    prompt: str
+    chosen: str
+    rejected: str
+    subset: str
+    category: str
+
+
+def majority(preferences: Iterable[int]) -> int | None:
+    """Strict-majority choice (A / B / tie as -1 / +1 / 0); None when no choice has more than half the votes."""
+    signs = [(p > 0) - (p < 0) for p in preferences]
+    if not signs:
+        return None
+    choice, count = Counter(signs).most_common(1)[0]
+    return choice if count * 2 > len(signs) else None
+
+
+def _read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
+    rows = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((number, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{path}:{number}: not valid JSON ({exc.msg})") from exc
+    return rows
+
+
+def _label(value: object, where: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return preference_of(str(value))
+    except ValueError as exc:
+        raise ValueError(f"{where}: {exc}") from exc
+
+
+def load_instances(path: str | Path) -> list[Instance]:
+    """Read an instance file; the human label is the strict majority of the human votes."""
+    instances = []
+    for number, row in _read_jsonl(path):
+        where = f"{path}:{number}"
+        for key in ("prompt", "response_a", "response_b"):
+            if key not in row:
+                raise ValueError(f"{where}: missing field {key!r}")
+        votes = [_label(v.get("label"), where) for v in row.get("human_labels") or []]
+        lm = {
+            name: _label(value, f"{where} lm_labels.{name}")
+            for name, value in (row.get("lm_labels") or {}).items()
+        }
+        instances.append(
+            Instance(
+                id=str(row.get("id", number)),
+                prompt=as_text(row["prompt"]),
+                response_a=as_text(row["response_a"]),
+                response_b=as_text(row["response_b"]),
+                human=majority(v for v in votes if v is not None),
+                lm=lm,
+                category=as_text(row.get("category")),
+            )
+        )
+    return instances
+
+
+def load_triples(path: str | Path) -> list[Triple]:
+    """Read a RewardBench-shaped file; a missing category falls back to the subset name."""
+    triples = []
+    for number, row in _read_jsonl(path):
+        where = f"{path}:{number}"
+        for key in ("prompt", "chosen", "rejected", "subset"):
+            if key not in row:
+                raise ValueError(f"{where}: missing field {key!r}")
+        triples.append(
+            Triple(
+                id=str(row.get("id", number)),
+                prompt=as_text(row["prompt"]),
+                chosen=as_text(row["chosen"]),
+                rejected=as_text(row["rejected"]),
+                subset=str(row["subset"]),
+                category=str(row.get("category") or row["subset"]),
+            )
+        )
+    return triples
+
+
+def pool_without_ties(instances: list[Instance], lm_judge: str) -> list[Instance]:
+    """Recommended-mode pool (spec 1): drop an instance that is a tie, or unlabeled, under either source."""
+    return [i for i in instances if i.human not in (None, 0) and i.lm.get(lm_judge) not in (None, 0)]
