@@ -1,0 +1,148 @@
+"""Projects, members, instances, labels, imports and jobs."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import extend_schema
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from annotation import permissions
+from annotation.api.serializers import (
+    HumanLabelSerializer,
+    ImportUploadSerializer,
+    InstanceSerializer,
+    JobSerializer,
+    LMLabelSerializer,
+    MembershipSerializer,
+    ProjectSerializer,
+)
+from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership
+
+
+class ProjectViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.UpdateModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Projects the user can see; researchers and admins create them and change their settings."""
+
+    serializer_class = ProjectSerializer
+    lookup_field = "name"
+    permission_classes = [permissions.CanCreateProjects]
+
+    def get_queryset(self):
+        return permissions.visible_projects(self.request.user)
+
+    def perform_create(self, serializer) -> None:
+        project = serializer.save(created_by=self.request.user)
+        ProjectMembership.objects.create(project=project, user=self.request.user, role="researcher")
+
+    def perform_update(self, serializer) -> None:
+        if not permissions.can_manage_project(self.request.user, serializer.instance):
+            raise PermissionDenied("Only the project's researchers and admins may change it.")
+        serializer.save()
+
+
+class ProjectScopedMixin:
+    """Views under /api/projects/<name>/...: the project is resolved once and permission-checked."""
+
+    permission_classes = [permissions.IsProjectManager]
+
+    def get_project(self) -> Project:
+        if not hasattr(self, "_project"):
+            user = self.request.user
+            self._project = get_object_or_404(permissions.visible_projects(user), name=self.kwargs["project"])
+        return self._project
+
+
+class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
+    serializer_class = MembershipSerializer
+
+    def get_queryset(self):
+        return ProjectMembership.objects.filter(project=self.get_project()).select_related("user")
+
+    def perform_create(self, serializer) -> None:
+        serializer.save(project=self.get_project())
+
+
+class InstanceViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
+    serializer_class = InstanceSerializer
+    lookup_field = "external_id"
+
+    def get_queryset(self):
+        return Instance.objects.filter(project=self.get_project())
+
+
+class HumanLabelList(ProjectScopedMixin, generics.ListAPIView):
+    serializer_class = HumanLabelSerializer
+
+    def get_queryset(self):
+        return HumanLabel.objects.filter(instance__project=self.get_project()).select_related("instance")
+
+
+class LMLabelList(ProjectScopedMixin, generics.ListAPIView):
+    serializer_class = LMLabelSerializer
+
+    def get_queryset(self):
+        return LMLabel.objects.filter(instance__project=self.get_project()).select_related("instance")
+
+
+class ImportView(ProjectScopedMixin, generics.GenericAPIView):
+    """Upload a dataset file; the import runs in a Celery task. Poll the returned job for progress."""
+
+    serializer_class = ImportUploadSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(responses={202: JobSerializer})
+    def post(self, request: Request, project: str) -> Response:
+        from annotation.tasks import import_instances_task
+
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload = serializer.validated_data["file"]
+        original = Path(upload.name).name
+        target = Path(settings.UPLOAD_DIR) / f"{uuid.uuid4().hex}{Path(original).suffix.lower()}"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("wb") as out:
+            for chunk in upload.chunks():
+                out.write(chunk)
+        job = Job.objects.create(
+            kind="import",
+            project=self.get_project(),
+            created_by=request.user,
+            params={
+                "path": str(target),
+                "original_name": original,
+                "format": serializer.validated_data.get("format", ""),
+                "on_existing": serializer.validated_data["on_existing"],
+            },
+        )
+        transaction.on_commit(lambda: _enqueue(job, import_instances_task))
+        return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+def _enqueue(job: Job, task) -> None:
+    result = task.apply_async(args=[job.pk])
+    Job.objects.filter(pk=job.pk).update(celery_task_id=result.id)
+
+
+class JobViewSet(viewsets.ReadOnlyModelViewSet):
+    """Jobs of the projects the user manages (and the user's own)."""
+
+    serializer_class = JobSerializer
+
+    def get_queryset(self):
+        user = self.request.user
+        managed = permissions.managed_projects(user)
+        return Job.objects.filter(project__in=managed) | Job.objects.filter(created_by=user)

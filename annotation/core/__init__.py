@@ -1,0 +1,1 @@
+"""Pure-Python annotation logic (no Django import): schemes, label conventions, aggregation, agreement."""

@@ -1,0 +1,56 @@
+"""Background work the user is waiting for (an import, an export, a tagging run...).
+
+Status lives in the database; live progress lives in the cache, because a long job usually runs inside one
+database transaction (all-or-nothing) and progress written there would stay invisible until the end.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.cache import cache
+from django.db import models
+
+
+class Job(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=64)
+    project = models.ForeignKey(
+        "annotation.Project", null=True, blank=True, on_delete=models.CASCADE, related_name="jobs"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    params = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    celery_task_id = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} ({self.status})"
+
+    @property
+    def _progress_key(self) -> str:
+        return f"job-progress:{self.pk}"
+
+    def report_progress(self, done: int, total: int | None = None, message: str = "") -> None:
+        cache.set(self._progress_key, {"done": done, "total": total, "message": message}, timeout=7 * 86400)
+
+    @property
+    def progress(self) -> dict:
+        if self.status == self.Status.SUCCEEDED:
+            stored = cache.get(self._progress_key) or {}
+            total = stored.get("total") or stored.get("done") or 0
+            return {"done": total, "total": total, "message": "finished"}
+        return cache.get(self._progress_key) or {"done": 0, "total": None, "message": ""}

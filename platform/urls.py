@@ -1,0 +1,32 @@
+"""URL map. Each app contributes its own ``urls`` module; optional apps are included when installed."""
+
+from django.apps import apps
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.authtoken.views import obtain_auth_token
+
+# (app module, its API urls module) for the sub-apps, included when installed.
+OPTIONAL_API_URLS = [
+    ("annotation.workflow", "annotation.workflow.urls"),
+    ("annotation.judging", "annotation.judging.urls"),
+    ("annotation.datasets", "annotation.datasets.urls"),
+    ("routing.app", "routing.app.urls"),
+    ("routing.training", "routing.training.urls"),
+]
+
+api_patterns = [
+    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("annotation.api.urls")),
+]
+for app_module, urls_module in OPTIONAL_API_URLS:
+    if apps.is_installed(app_module):
+        api_patterns.append(path("", include(urls_module)))
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/", include(api_patterns)),
+    path("", include("frontend.urls")),
+]
