@@ -30,3 +30,6 @@ urlpatterns = [
     path("api/", include(api_patterns)),
     path("", include("frontend.urls")),
 ]
+if apps.is_installed("annotation.workflow"):
+    # The annotator's pages (qualification test, task page) live with the workflow app.
+    urlpatterns.append(path("annotate/", include("annotation.workflow.page_urls")))

@@ -1,0 +1,17 @@
+"""Test bootstrap, loaded by pytest before anything imports the settings.
+
+pytest imports the standard-library ``platform`` before this file runs; ``platform_compat`` then lets the
+project's ``platform`` package be imported alongside it (see platform/__init__.py).
+"""
+
+import os
+import tempfile
+
+import platform_compat  # noqa: F401
+
+os.environ.setdefault("HYBRIDPREF_ENV", "test")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform.settings")
+# Each test run gets its own data directory (uploads, exports, cache, broker), never the developer's var/.
+os.environ.setdefault("HYBRIDPREF_DATA_DIR", tempfile.mkdtemp(prefix="hybridpref-test-"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
