@@ -1,0 +1,1 @@
+"""Aggregates, immutable dataset versions (the hybrid dataset) and exports with provenance."""

@@ -1,0 +1,307 @@
+"""The agreement report of a project (spec/annotation.md section 5): read-only, computed from stored labels.
+
+Human labels are aggregated on the fly with the project's method (excluded annotators left out); each LM
+judge is compared with the human majority on the non-tie items (a missing verdict is a disagreement) and also
+counted as one more rater; per annotator and per tag value (instance metadata keys, and the routing app's tag
+values when it is installed) the same statistics are broken down.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter, defaultdict
+from typing import Any
+
+import numpy as np
+from django.apps import apps
+
+from annotation.core.aggregation import majority
+from annotation.core.agreement import (
+    AnnotatorRecord,
+    agreement_by_group,
+    krippendorff_alpha,
+    pairwise_kappa,
+    percent_agreement,
+    rater_vs_reference,
+    unanimous_share,
+)
+from annotation.core.labels import choice_of
+from annotation.datasets.services import (
+    aggregate,
+    default_method,
+    excluded_annotators,
+    iter_label_groups,
+    usable_labels,
+)
+from annotation.models import Instance, LMLabel, Project
+
+_SIGN = {"A": -1, "B": 1, "tie": 0}
+
+
+def _clean(value: Any) -> Any:
+    """nan -> None, NumPy scalars -> Python, recursively (the report is JSON)."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value
+
+
+def agreement_report(
+    project: Project, method: str | None = None, tag_keys: list[str] | None = None, max_tag_values: int = 50
+) -> dict[str, Any]:
+    method = method or default_method(project)
+    excluded = excluded_annotators(project)
+    annotators: dict[str, int] = {}
+    units: list[int] = []
+    rows: list[int] = []
+    cols: list[int] = []
+    directions: list[float] = []
+    strengths: list[float] = []
+    records: list[AnnotatorRecord] = []
+    majority_sign: list[float | None] = []
+    method_result: Counter[str] = Counter()
+    unanimous = with_votes = 0
+    for instance_id, labels in iter_label_groups(project):
+        used = usable_labels(labels, excluded)
+        column = len(units)
+        units.append(instance_id)
+        for label in used:
+            if label.preference is None or label.neither_valid:
+                continue
+            r = annotators.setdefault(label.annotator, len(annotators))
+            rows.append(r)
+            cols.append(column)
+            directions.append(_SIGN[choice_of(label.preference)])
+            strengths.append(label.preference)
+            records.append(
+                AnnotatorRecord(
+                    instance_id,
+                    label.annotator,
+                    _SIGN[choice_of(label.preference)],
+                    label.shown_swapped,
+                    label.time_ms,
+                    None,
+                )  # fmt: skip
+            )
+        vote = majority(used)
+        majority_sign.append(vote.result)
+        if vote.result is not None:
+            method_result[choice_of(vote.result)] += 1
+            if len(vote.inputs) >= 2:
+                with_votes += 1
+                unanimous += bool(vote.details.get("unanimous"))
+        if method != "majority":
+            outcome = aggregate(method, used)
+            method_result["dropped" if outcome.dropped else f"{method}:{choice_of(outcome.result)}"] += 1
+    direction_matrix = np.full((len(annotators), len(units)), np.nan)
+    strength_matrix = np.full((len(annotators), len(units)), np.nan)
+    if rows:
+        direction_matrix[rows, cols] = directions
+        strength_matrix[rows, cols] = strengths
+    names = list(annotators)
+    report: dict[str, Any] = {
+        "project": project.name,
+        "method": method,
+        "instances": Instance.objects.filter(project=project).count(),
+        "labelled_instances": len(units),
+        "human_labels": len(rows),
+        "annotators": len(names),
+        "excluded_annotators": sorted(excluded),
+        "majority": {k: method_result.get(k, 0) for k in ("A", "B", "tie")},
+        "unanimous": unanimous,
+        "instances_with_2plus_votes": with_votes,
+        "human": _human_stats(direction_matrix, strength_matrix, names),
+    }
+    if method != "majority":
+        report["aggregation"] = dict(method_result)
+    report["lm_judges"] = _judge_stats(project, units, majority_sign, direction_matrix)
+    report["per_annotator"] = _per_annotator(project, records)
+    report["per_tag"] = _per_tag(project, units, direction_matrix, majority_sign, tag_keys, max_tag_values)
+    return _clean(report)
+
+
+def _human_stats(direction: np.ndarray, strength: np.ndarray, names: list[str]) -> dict[str, Any]:
+    if direction.size == 0:
+        return {}
+    graded = bool(np.nanmax(np.abs(strength)) > 1) if np.isfinite(strength).any() else False
+    unanimous, pairable = unanimous_share(direction)
+    out = {
+        "pairable_instances": pairable,
+        "unanimous_direction": unanimous,
+        "percent_agreement": percent_agreement(direction),
+        "alpha_nominal": krippendorff_alpha(direction, "nominal"),
+        "alpha_ordinal": krippendorff_alpha(direction, "ordinal"),
+        "kappa_mean_pairwise": pairwise_kappa(direction, names, weights=None).mean,
+    }
+    if graded:
+        # The full scale (strength included): quadratic-weighted kappa and interval alpha as in paper 003.
+        out["kappa_quadratic_mean_pairwise"] = pairwise_kappa(strength, names, weights="quadratic").mean
+        out["alpha_interval"] = krippendorff_alpha(strength, "interval")
+        out["alpha_ordinal_scale"] = krippendorff_alpha(strength, "ordinal")
+    return out
+
+
+def _lm_vectors(project: Project, units: list[int]) -> dict[str, list[float | None]]:
+    position = {instance_id: i for i, instance_id in enumerate(units)}
+    vectors: dict[str, list[float | None]] = {}
+    query = LMLabel.objects.filter(instance__project=project).values_list(
+        "instance_id", "judge", "prompt_version", "preference"
+    )
+    for instance_id, judge, prompt_version, preference in query.iterator(chunk_size=5000):
+        if instance_id not in position:
+            continue
+        key = f"{judge}@{prompt_version}" if prompt_version else judge
+        vectors.setdefault(key, [None] * len(units))[position[instance_id]] = _SIGN[choice_of(preference)]
+    return vectors
+
+
+def _judge_stats(
+    project: Project, units: list[int], majority_sign: list[float | None], direction: np.ndarray
+) -> dict[str, Any]:
+    out = {}
+    for judge, vector in sorted(_lm_vectors(project, units).items()):
+        vs = rater_vs_reference(vector, majority_sign, skip_reference={0})
+        everything = rater_vs_reference(vector, majority_sign)
+        lm_row = np.array([[np.nan if v is None else v for v in vector]])
+        with_lm = np.vstack([direction, lm_row]) if direction.size else lm_row
+        out[judge] = {
+            "labels": sum(v is not None for v in vector),
+            "missing": sum(v is None for v in vector),
+            "agreement_non_tie": vs.agreement,
+            "non_tie_items": vs.units,
+            "agreeing_non_tie": vs.agreeing,
+            "missing_non_tie": vs.missing,
+            "agreement_all": everything.agreement,
+            "kappa_vs_majority": vs.kappa,
+            "alpha_nominal_humans_plus_lm": krippendorff_alpha(with_lm, "nominal"),
+            "percent_agreement_humans_plus_lm": percent_agreement(with_lm),
+        }
+    return out
+
+
+def _per_annotator(project: Project, records: list[AnnotatorRecord]) -> dict[str, Any]:
+    """Per-annotator statistics; a gold label is scored against its instance's ``gold_preference``
+    (instance metadata), where the gold item's known answer is kept."""
+    from annotation.core.agreement import annotator_stats
+    from annotation.models import HumanLabel
+
+    gold_labels = set(
+        HumanLabel.objects.filter(instance__project=project, is_gold=True).values_list(
+            "instance_id", "annotator_ref"
+        )
+    )
+    gold: dict[int, Any] = {}
+    if gold_labels:
+        metadata = Instance.objects.filter(pk__in={i for i, _ in gold_labels}).values_list("pk", "metadata")
+        gold = {pk: (m or {}).get("gold_preference") for pk, m in metadata}
+    for record in records:
+        if (record.unit, record.annotator) in gold_labels and gold.get(record.unit) is not None:
+            record.gold = int(gold[record.unit])
+    return annotator_stats(records)
+
+
+def _tag_groups(
+    project: Project, units: list[int], tag_keys: list[str] | None, max_values: int
+) -> dict[str, dict[str, list[int]]]:
+    position = {instance_id: i for i, instance_id in enumerate(units)}
+    groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    keys = tag_keys if tag_keys is not None else ["category"]
+    if keys:
+        for pk, metadata in (
+            Instance.objects.filter(project=project).values_list("pk", "metadata").iterator(5000)
+        ):
+            if pk not in position or not isinstance(metadata, dict):
+                continue
+            for key in keys:
+                value = metadata.get(key)
+                if value is not None and not isinstance(value, dict | list):
+                    groups[key][str(value)].append(position[pk])
+    try:
+        tag_model = apps.get_model("routing", "TagValue")
+    except LookupError:
+        tag_model = None
+    if tag_model is not None:
+        fields = {f.name for f in tag_model._meta.get_fields()}
+        tag_field = next((f for f in ("tag", "name", "key") if f in fields), None)
+        if "instance" in fields and tag_field and "value" in fields:
+            query = tag_model.objects.filter(instance__project=project).values_list(
+                "instance_id", tag_field, "value"
+            )
+            for instance_id, tag, value in query.iterator(chunk_size=5000):
+                if instance_id in position and not isinstance(value, dict | list):
+                    groups[f"tag:{tag}"][str(value)].append(position[instance_id])
+    return {key: dict(values) for key, values in groups.items() if len(values) <= max_values}
+
+
+def _per_tag(
+    project: Project,
+    units: list[int],
+    direction: np.ndarray,
+    majority_sign: list[float | None],
+    tag_keys: list[str] | None,
+    max_values: int,
+) -> dict[str, Any]:
+    groups = _tag_groups(project, units, tag_keys, max_values)
+    if not groups or direction.size == 0:
+        return {}
+    judges = _lm_vectors(project, units)
+    out: dict[str, Any] = {}
+    for key, values in groups.items():
+        per_value = agreement_by_group(direction, values)
+        for judge, vector in judges.items():
+            per_judge = agreement_by_group(
+                direction, values, reference=majority_sign, rater=vector, skip_reference={0}
+            )
+            for value, stats in per_judge.items():
+                per_value[value][f"{judge}_agreement_non_tie"] = stats["rater_agreement"]
+        for value in per_value:
+            per_value[value]["instances"] = len(values[value])
+        out[key] = per_value
+    return out
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """Human-readable text of :func:`agreement_report`."""
+
+    def fmt(value: Any) -> str:
+        return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+    lines = [
+        f"Agreement report for {report['project']} (aggregation: {report['method']})",
+        f"instances {report['instances']}, labelled {report['labelled_instances']}, "
+        f"human labels {report['human_labels']}, annotators {report['annotators']}",
+        "majority label counts: " + ", ".join(f"{k} {v}" for k, v in report["majority"].items()),
+        f"unanimous items: {report['unanimous']} of {report['instances_with_2plus_votes']} with 2+ votes",
+    ]
+    if "aggregation" in report:
+        lines.append(
+            "aggregation: " + ", ".join(f"{k} {v}" for k, v in sorted(report["aggregation"].items()))
+        )
+    lines.append("human agreement: " + ", ".join(f"{k} {fmt(v)}" for k, v in report["human"].items()))
+    for judge, stats in report["lm_judges"].items():
+        lines.append(
+            f"LM {judge}: agreement with the majority on {stats['non_tie_items']} non-tie items "
+            f"{fmt(stats['agreement_non_tie'])} ({stats['missing_non_tie']} missing verdicts count as "
+            f"disagreement); alpha with the LM as a rater {fmt(stats['alpha_nominal_humans_plus_lm'])}"
+        )
+    lines.append("per annotator:")
+    for name, stats in sorted(report["per_annotator"].items()):
+        lines.append(
+            f"  {name}: labels {stats['labels']}, agreement with others {fmt(stats['agreement_with_others'])}, "
+            f"gold accuracy {fmt(stats['gold_accuracy'])}, median time ms {fmt(stats['median_time_ms'])}, "
+            f"left rate {fmt(stats['left_rate'])}"
+        )
+    for key, values in report["per_tag"].items():
+        lines.append(f"per {key}:")
+        for value, stats in sorted(values.items()):
+            extra = ", ".join(f"{k} {fmt(v)}" for k, v in stats.items() if k.endswith("_agreement_non_tie"))
+            lines.append(
+                f"  {value}: instances {stats['instances']}, percent agreement {fmt(stats['percent_agreement'])}, "
+                f"alpha {fmt(stats['alpha'])}" + (f", {extra}" if extra else "")
+            )
+    return "\n".join(lines)
