@@ -1,0 +1,1 @@
+"""Model backends and loaders shared across HybridPref (embeddings, LMs, reward models)."""

@@ -1,0 +1,1 @@
+"""Routing core (pure Python, no Django): tags, binning, candidates, performance prediction, strategies, gain."""
