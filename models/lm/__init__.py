@@ -1,0 +1,1 @@
+"""LM backends (OpenAI-compatible HTTP, vLLM, local transformers), judge prompts, strict parsing, taggers."""
