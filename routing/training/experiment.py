@@ -1,0 +1,225 @@
+"""The routing experiment (paper 001 Figure 4) on the proxy reward model. No Django import.
+
+Per seed: split the pool into a routing pool R and test pairs T (T is never seen by the PPM, the routing
+or the proxy settings); run the PPM loop inside R (its held-out target uses inner splits of R; its
+RewardBench target uses the dev half of the evaluation set); then train one proxy reward model on R for
+each label mix and score it on T against the human aggregate and on the test half of the evaluation set:
+
+- 100% human, 100% LM, random-label control;
+- random mixes at each budget (share of R routed to humans);
+- routed mixes at the same budgets, for each strategy, using the PPM fitted for that target.
+
+Every score pairs with the others of the same seed (same R, same T), so differences are paired.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.reward.evaluation import BenchLayout, heldout_accuracy
+from models.reward.features import BenchFeatures
+from models.reward.proxy import ProxySettings, fit_heads
+from routing.training.adapters import STRATEGIES, candidate_features, route
+from routing.training.loop import BenchTarget, HeldoutTarget, Pool, run_loop
+
+Progress = Callable[[int, int, str], None] | None
+
+
+@dataclass
+class ExperimentConfig:
+    budgets: Sequence[float] = (0.25, 0.5, 0.75)
+    strategies: Sequence[str] = STRATEGIES
+    seeds: Sequence[int] = (0, 1, 2, 3, 4)
+    k: int = 200
+    test_fraction: float = 0.3
+    inner_splits: int = 5
+    ppm_kind: str = "quadratic"
+    simulated_k: int = 2000
+    settings: ProxySettings = ProxySettings()
+
+
+def split_bench(bench: BenchFeatures, seed: int) -> tuple[BenchFeatures, BenchFeatures]:
+    """Dev / test halves of an evaluation set, stratified by subset."""
+    rng = np.random.default_rng(seed)
+    dev = np.zeros(len(bench.layout.subset_index), bool)
+    for s in range(len(bench.layout.subsets)):
+        idx = rng.permutation(np.flatnonzero(bench.layout.subset_index == s))
+        dev[idx[: len(idx) // 2]] = True
+
+    def part(mask: np.ndarray) -> BenchFeatures:
+        names = [bench.layout.subsets[i] for i in bench.layout.subset_index[mask]]
+        layout = BenchLayout.from_triples(names, [bench.layout.categories[n] for n in names])
+        return BenchFeatures(bench.phi_chosen[mask], bench.phi_rejected[mask], layout)
+
+    return part(dev), part(~dev)
+
+
+def run_experiment(
+    pool: Pool, bench: BenchFeatures | None, config: ExperimentConfig, progress: Progress = None
+) -> list[dict]:
+    """Rows: {seed, objective, method, strategy, budget, score, human_share, predicted}."""
+    rows: list[dict] = []
+    n = len(pool.human)
+    for i, seed in enumerate(config.seeds):
+        rng = np.random.default_rng(10_000 + seed)
+        perm = rng.permutation(n)
+        n_test = round(n * config.test_fraction)
+        test_rows, r_rows = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+        inner = pool.subset(r_rows)
+        targets: list = [HeldoutTarget.make(len(r_rows), config.inner_splits, config.test_fraction, seed)]
+        bench_dev = bench_test = None
+        if bench is not None:
+            bench_dev, bench_test = split_bench(bench, seed)
+            targets.append(BenchTarget(bench_dev))
+        loop = run_loop(
+            inner,
+            targets,
+            config.k,
+            seed,
+            config.settings,
+            ppm_kinds=(config.ppm_kind,),
+            final_kind=config.ppm_kind,
+        )
+        scale = inner.features.scale()
+        for target in targets:
+            ppm = loop.ppms[target.name]
+            mixes: list[tuple[str, str, float | None, np.ndarray | None, float | None]] = [
+                ("100% human", "", 1.0, np.ones(len(r_rows), bool), None),
+                ("100% LM", "", 0.0, np.zeros(len(r_rows), bool), None),
+                ("random labels", "", None, None, None),
+            ]
+            for b in config.budgets:
+                budget = round(b * len(r_rows))
+                mask = np.zeros(len(r_rows), bool)
+                mask[rng.permutation(len(r_rows))[:budget]] = True
+                mixes.append(("random", "", b, mask, None))
+                for strategy in config.strategies:
+                    routed = route(strategy, ppm, inner.tags, budget, rng, config.simulated_k)
+                    pred = float(ppm.predict(candidate_features(routed, inner.tags))[0])
+                    mixes.append(("routed", strategy, b, routed, pred))
+            labels = np.stack(
+                [
+                    inner.labels(m)[0] if m is not None else rng.choice([-1, 1], size=len(r_rows))
+                    for *_, m, _ in mixes
+                ]
+            )
+            W = fit_heads(inner.features.diffs, labels, config.settings, scale)
+            if target.name == "heldout":
+                test_pool = pool.subset(test_rows)
+                mask = np.ones((len(mixes), len(test_rows)), bool)
+                scores = heldout_accuracy(W @ test_pool.features.diffs.T, test_pool.human, mask)
+            else:
+                scores = bench_test.score(W)["overall"]
+            for (method, strategy, b, m, pred), score in zip(mixes, scores, strict=True):
+                rows.append(
+                    {
+                        "seed": seed,
+                        "objective": target.name,
+                        "method": method,
+                        "strategy": strategy,
+                        "budget": b,
+                        "score": float(score),
+                        "predicted": pred,
+                        "human_share": float(m.mean()) if m is not None else None,
+                    }
+                )
+        if progress:
+            progress(i + 1, len(config.seeds), f"seed {seed} done")
+    return rows
+
+
+def summarise(rows: list[dict]) -> list[dict]:
+    """Mean, standard deviation and count over seeds per (objective, method, strategy, budget); paired
+    difference against the random mix of the same budget and seed for routed rows."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["objective"], r["method"], r["strategy"], r["budget"]), []).append(r)
+    random_of = {
+        (r["objective"], r["budget"], r["seed"]): r["score"] for r in rows if r["method"] == "random"
+    }
+    out = []
+    for (objective, method, strategy, budget), rs in groups.items():
+        scores = np.array([r["score"] for r in rs])
+        entry = {
+            "objective": objective,
+            "method": method,
+            "strategy": strategy,
+            "budget": budget,
+            "mean": float(scores.mean()),
+            "std": float(scores.std(ddof=1)) if len(rs) > 1 else 0.0,
+            "n": len(rs),
+        }
+        if method == "routed":
+            d = np.array([r["score"] - random_of[(objective, budget, r["seed"])] for r in rs])
+            entry["vs_random_mean"] = float(d.mean())
+            entry["vs_random_std"] = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+        out.append(entry)
+    return out
+
+
+def format_table(summary: list[dict]) -> str:
+    lines = []
+    for objective in sorted({s["objective"] for s in summary}):
+        lines.append(
+            f"objective: {objective}   (mean +- std over seeds; routed: paired difference vs random)"
+        )
+        lines.append(f"{'method':<22}{'budget':>8}{'score':>18}{'vs random':>20}")
+        for s in sorted(
+            (s for s in summary if s["objective"] == objective),
+            key=lambda s: (
+                s["method"] not in ("100% human", "100% LM", "random labels"),
+                -1 if s["budget"] is None else s["budget"],
+                s["method"],
+                s["strategy"],
+            ),
+        ):
+            name = s["method"] + (f" ({s['strategy']})" if s["strategy"] else "")
+            budget = "" if s["budget"] is None else f"{s['budget']:.0%}"
+            vs = f"{s['vs_random_mean']:+.3f} +- {s['vs_random_std']:.3f}" if "vs_random_mean" in s else ""
+            lines.append(f"{name:<22}{budget:>8}{s['mean']:>10.3f} +- {s['std']:.3f}{vs:>20}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(summary: list[dict], path: str) -> None:
+    """Figure-4-like plot: score vs human share, random and routed lines, 100% human / LM and control."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    objectives = sorted({s["objective"] for s in summary})
+    fig, axes = plt.subplots(1, len(objectives), figsize=(6 * len(objectives), 4.2), squeeze=False)
+    for ax, objective in zip(axes[0], objectives, strict=True):
+        rows = [s for s in summary if s["objective"] == objective]
+        get = {(s["method"], s["strategy"], s["budget"]): s for s in rows}
+        ends = [get[("100% LM", "", 0.0)], get[("100% human", "", 1.0)]]
+        for label, method, strategy in [("random", "random", "")] + [
+            (f"routed ({st})", "routed", st)
+            for st in sorted({s["strategy"] for s in rows if s["method"] == "routed"})
+        ]:
+            pts = sorted(
+                [s for s in rows if s["method"] == method and s["strategy"] == strategy],
+                key=lambda s: s["budget"],
+            )
+            pts = [ends[0], *pts, ends[1]]
+            ax.errorbar(
+                [p["budget"] * 100 for p in pts],
+                [p["mean"] for p in pts],
+                yerr=[p["std"] for p in pts],
+                marker="o",
+                capsize=3,
+                label=label,
+            )
+        control = get[("random labels", "", None)]
+        ax.axhline(control["mean"], color="grey", ls="--", label="random-label control")
+        ax.set_xlabel("% routed to humans")
+        ax.set_ylabel("accuracy" if objective == "heldout" else "RewardBench-style overall")
+        ax.set_title(f"proxy RM, objective: {objective}")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
