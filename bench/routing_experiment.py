@@ -18,10 +18,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import platform_compat  # noqa: E402,F401
-
 import numpy as np  # noqa: E402
 
+import platform_compat  # noqa: E402,F401
 from models.reward.data import load_instances, load_triples  # noqa: E402
 from models.reward.embedding_cache import EmbeddingCache  # noqa: E402
 from models.reward.evaluation import heldout_accuracy, random_splits  # noqa: E402
@@ -48,7 +47,9 @@ def calibration(pool, bench, settings: ProxySettings, n_splits: int = 20, seed: 
         acc = heldout_accuracy(W @ pool.features.diffs.T, pool.human, test)
         out[name] = {"heldout_mean": float(acc.mean()), "heldout_std": float(acc.std(ddof=1))}
         if bench is not None:
-            full = fit_heads(pool.features.diffs, labels[None, :].astype(float), settings, pool.features.scale())
+            full = fit_heads(
+                pool.features.diffs, labels[None, :].astype(float), settings, pool.features.scale()
+            )
             sc = bench.score(full)
             out[name]["bench_overall"] = float(sc["overall"][0])
             out[name]["bench_categories"] = {k: float(v[0]) for k, v in sc["categories"].items()}
@@ -76,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     pool, kept = pool_from_instances(load_instances(args.instances), args.lm_judge, cache, settings)
     bench = BenchFeatures.build(load_triples(args.bench), cache, settings) if args.bench else None
     t_embed = time.perf_counter() - t0
-    print(f"pool: {len(kept)} pairs (ties under either source dropped), {pool.tags.shape[1]} tags; "
-          f"features ready in {t_embed:.1f}s (embedding cache: {args.cache})")
+    print(
+        f"pool: {len(kept)} pairs (ties under either source dropped), {pool.tags.shape[1]} tags; "
+        f"features ready in {t_embed:.1f}s (embedding cache: {args.cache})"
+    )
     print(f"proxy settings: {settings}")
 
     cal = calibration(pool, bench, settings)
@@ -92,20 +95,33 @@ def main(argv: list[str] | None = None) -> int:
     t1 = time.perf_counter()
     loop = run_loop(pool, targets, k=args.k, seed=0)
     t_loop = time.perf_counter() - t1
-    print(f"\nPPM loop: {args.k} candidates, targets {[t.name for t in targets]}: {t_loop:.1f}s "
-          f"(+ {t_embed:.1f}s features) {json.dumps({k: round(v, 2) for k, v in loop.timings.items()})}")
+    print(
+        f"\nPPM loop: {args.k} candidates, targets {[t.name for t in targets]}: {t_loop:.1f}s "
+        f"(+ {t_embed:.1f}s features) {json.dumps({k: round(v, 2) for k, v in loop.timings.items()})}"
+    )
     for target, metrics in loop.ppm_metrics.items():
         for m in metrics:
-            print(f"  {target:<8} {m['kind']:<10} Spearman {m['spearman']:.3f} RMSE(x100) {m['rmse_x100']:.3f} "
-                  f"[target sd {m['target_std_x100']:.3f}]   paper Table 2: {m['paper_spearman']} / {m['paper_rmse_x100']}")
+            print(
+                f"  {target:<8} {m['kind']:<10} Spearman {m['spearman']:.3f} RMSE(x100) {m['rmse_x100']:.3f} "
+                f"[target sd {m['target_std_x100']:.3f}]   paper Table 2: {m['paper_spearman']} / {m['paper_rmse_x100']}"
+            )
 
-    result = {"calibration": cal, "loop": {"timings": loop.timings, "features_s": t_embed,
-                                           "ppm_metrics": loop.ppm_metrics, "rows": loop.rows()},
-              "settings": settings.__dict__}
+    result = {
+        "calibration": cal,
+        "loop": {
+            "timings": loop.timings,
+            "features_s": t_embed,
+            "ppm_metrics": loop.ppm_metrics,
+            "rows": loop.rows(),
+        },
+        "settings": settings.__dict__,
+    }
     if not args.skip_experiment:
         config = ExperimentConfig(budgets=args.budgets, seeds=args.seeds, k=args.k, settings=settings)
         t2 = time.perf_counter()
-        rows = run_experiment(pool, bench, config, progress=lambda d, n, m: print(f"  [{d}/{n}] {m}", flush=True))
+        rows = run_experiment(
+            pool, bench, config, progress=lambda d, n, m: print(f"  [{d}/{n}] {m}", flush=True)
+        )
         summary = summarise(rows)
         print(f"\nrouting experiment ({len(args.seeds)} seeds, {time.perf_counter() - t2:.0f}s):\n")
         print(format_table(summary))
