@@ -81,8 +81,9 @@ class IsProjectManager(BasePermission):
     message = "Only the project's researchers and admins may do this."
 
     def has_permission(self, request, view) -> bool:
-        project = view.get_project()
-        return can_manage_project(request.user, project)
+        if not request.user.is_authenticated:
+            return False  # 401/403 before anything about the project is revealed
+        return can_manage_project(request.user, view.get_project())
 
 
 class CanCreateProjects(BasePermission):

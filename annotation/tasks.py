@@ -51,3 +51,16 @@ def import_instances_task(job_id: int) -> dict:
     Path(params["path"]).unlink(missing_ok=True)
     log.info("import job %s: %s", job_id, report.summary())
     return report.as_dict()
+
+
+@shared_task(queue="default")
+def report_platform(cache_key: str) -> dict:
+    """Diagnostics: which Python and OS the worker runs on (also proves the stdlib ``platform`` works in a
+    worker process). The answer goes to the cache, which the web process shares; no result backend needed."""
+    from django.core.cache import cache
+
+    import platform
+
+    info = {"system": platform.system(), "python": platform.python_version(), "machine": platform.machine()}
+    cache.set(cache_key, info, timeout=600)
+    return info

@@ -1,6 +1,6 @@
-"""Test bootstrap, loaded by pytest before anything imports the settings.
+"""pytest plugin loaded with ``-p pytest_bootstrap`` (pyproject addopts), before pytest-django reads settings.
 
-pytest imports the standard-library ``platform`` before this file runs; ``platform_compat`` then lets the
+pytest imports the standard-library ``platform`` before this runs; ``platform_compat`` then lets the
 project's ``platform`` package be imported alongside it (see platform/__init__.py).
 """
 
