@@ -28,6 +28,7 @@ from annotation.core.aggregation import (
     aggregate_aspects,
     usable_labels,
 )
+from annotation.core.labels import choice_of
 from annotation.core.schemes import HELPSTEER2 as HELPSTEER2_SCHEME
 from annotation.datasets.models import Aggregate, DatasetRow, DatasetVersion
 from annotation.models import HumanLabel, Instance, LMLabel, Project
@@ -349,7 +350,7 @@ def build_dataset_version(
                     progress(counts["instances"], total, "assembling rows")
         if chunk:
             _build_chunk(version, chunk, human_ids, method, judge if use_lm else None, prompt_version, counts)
-        DatasetVersion.objects.filter(pk=version.pk).update(counts=counts)
+        DatasetVersion.objects.filter(pk=version.pk).update(counts=_finish_counts(counts))
     version.refresh_from_db()
     return version
 
@@ -416,6 +417,15 @@ def _build_chunk(
             continue
         provenance["source"] = source
         counts["ties"] += preference == 0
+        if source == DatasetRow.Source.HUMAN:
+            if agg.agreement is not None:
+                counts["_agreement_sum"] = counts.get("_agreement_sum", 0.0) + agg.agreement
+                counts["_agreement_n"] = counts.get("_agreement_n", 0) + 1
+            if lm is not None:
+                counts["_lm_compared"] = counts.get("_lm_compared", 0) + 1
+                counts["_lm_agree"] = counts.get("_lm_agree", 0) + (
+                    choice_of(lm.preference) == choice_of(preference)
+                )
         rows.append(
             DatasetRow(
                 version=version,
@@ -428,6 +438,20 @@ def _build_chunk(
         )
     DatasetRow.objects.bulk_create(rows, batch_size=500)
     counts["rows"] += len(rows)
+
+
+def _finish_counts(counts: dict[str, Any]) -> dict[str, Any]:
+    """Turn the running sums into the version's summary figures (used by the dataset card)."""
+    n = counts.pop("_agreement_n", 0)
+    total = counts.pop("_agreement_sum", 0.0)
+    compared = counts.pop("_lm_compared", 0)
+    agree = counts.pop("_lm_agree", 0)
+    counts["human_share"] = counts["human"] / counts["rows"] if counts["rows"] else None
+    counts["pairwise_rows"] = counts["rows"] - counts["ties"]
+    counts["mean_human_agreement"] = total / n if n else None
+    counts["human_lm_agreement"] = agree / compared if compared else None
+    counts["human_lm_compared"] = compared
+    return counts
 
 
 def _human_provenance(agg: Aggregate | None) -> dict[str, Any]:
