@@ -1,0 +1,1 @@
+"""LM judging and prompt tagging inside the platform: records, Celery tasks, management commands."""

@@ -1,0 +1,56 @@
+"""Command-line options shared by ``judge`` and ``tag_prompts``: they build the backend configuration dict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError
+
+
+def add_backend_arguments(parser) -> None:
+    parser.add_argument("--config", help="Backend configuration as JSON text or a path to a JSON file.")
+    parser.add_argument("--backend", choices=["openai", "vllm", "local"], help="Default: local.")
+    parser.add_argument(
+        "--model", help="Model name (openai/vllm) or local model (default SmolLM2-135M-Instruct)."
+    )
+    parser.add_argument("--base-url", help="OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1")
+    parser.add_argument("--api-key-env", help="Environment variable holding the API key (never the key).")
+    parser.add_argument("--max-concurrency", type=int)
+    parser.add_argument("--timeout", type=float)
+    parser.add_argument("--name", help="Judge name stored on labels (default: the model).")
+    parser.add_argument("--cache-dir", help="Local backend: where converted weights are kept.")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--limit", type=int, help="Only the first N instances (by id).")
+    parser.add_argument(
+        "--enqueue", action="store_true", help="Send to the Celery 'judge' queue, do not wait."
+    )
+
+
+def backend_config(options: dict[str, Any]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    if options.get("config"):
+        text = options["config"]
+        path = Path(text)
+        try:
+            config = json.loads(path.read_text() if path.is_file() else text)
+        except (OSError, json.JSONDecodeError) as error:
+            raise CommandError(f"--config: not JSON text or a readable JSON file: {error}") from error
+        if not isinstance(config, dict):
+            raise CommandError("--config must hold a JSON object")
+    mapping = {
+        "backend": "backend",
+        "model": "model",
+        "base_url": "base_url",
+        "api_key_env": "api_key_env",
+        "max_concurrency": "max_concurrency",
+        "timeout": "timeout",
+        "name": "name",
+        "cache_dir": "cache_dir",
+    }
+    for option, key in mapping.items():
+        if options.get(option) is not None:
+            config[key] = options[option]
+    config.setdefault("backend", "local")
+    return config
