@@ -1,0 +1,1 @@
+"""Human annotation workflow: qualification, assignment under leases, the annotation pages and their API."""

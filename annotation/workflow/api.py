@@ -1,0 +1,305 @@
+"""The workflow REST API. Managers (researchers of the project, admins) configure; annotators take tasks.
+
+Annotator endpoints only ever return the caller's own state: no other annotator's labels, no LM labels,
+no routing decisions.
+"""
+
+from __future__ import annotations
+
+from django.db import transaction
+from django.shortcuts import get_object_or_404
+from rest_framework import generics, status, viewsets
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from annotation import permissions
+from annotation.core.schemes import SchemeError
+from annotation.models import Instance, Project
+from annotation.workflow import assignment as tasks
+from annotation.workflow.access import NotAllowed
+from annotation.workflow.models import GoldAnswer, HumanQueueEntry, QualificationAttempt, QualificationItem
+from annotation.workflow.payload import task_payload
+from annotation.workflow.qualification import (
+    QualificationError,
+    options_for,
+    start_attempt,
+    status_of,
+    submit_attempt,
+)
+from annotation.workflow.queue import add_to_queue, instances_for_people
+from annotation.workflow.render import render_conversation, render_markdown
+from annotation.workflow.serializers import (
+    AttemptSubmitSerializer,
+    GoldAnswerSerializer,
+    HumanQueueSerializer,
+    QualificationItemSerializer,
+    SkipSerializer,
+    TaskSubmitSerializer,
+    WorkflowSettingsSerializer,
+)
+from annotation.workflow.settings_store import settings_for
+
+
+def scheme_error_response(error: SchemeError) -> Response:
+    field = error.field or "answer"
+    message = str(error)
+    return Response({"detail": message, "field": field, "errors": {field: [message]}}, status=400)
+
+
+class ProjectMixin:
+    """Resolve /projects/<project>/ among the projects the caller may see (others: 404)."""
+
+    def get_project(self) -> Project:
+        if not hasattr(self, "_project"):
+            visible = permissions.visible_projects(self.request.user)
+            self._project = get_object_or_404(visible, name=self.kwargs["project"])
+        return self._project
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        context["project"] = self.get_project()
+        return context
+
+
+class ManagerMixin(ProjectMixin):
+    permission_classes = [permissions.IsProjectManager]
+
+
+class WorkflowSettingsView(ManagerMixin, generics.RetrieveUpdateAPIView):
+    """Qualification policy, lease length, gold rate and speed threshold of a project."""
+
+    serializer_class = WorkflowSettingsSerializer
+
+    def get_object(self):
+        return settings_for(self.get_project())
+
+
+class QualificationItemViewSet(ManagerMixin, viewsets.ModelViewSet):
+    """Qualification test items with their expected answers (researchers and admins only)."""
+
+    serializer_class = QualificationItemSerializer
+
+    def get_queryset(self):
+        return QualificationItem.objects.filter(project=self.get_project())
+
+    def perform_create(self, serializer) -> None:
+        serializer.save(project=self.get_project())
+
+
+class GoldAnswerViewSet(ManagerMixin, viewsets.ModelViewSet):
+    """Known answers of gold instances, which are mixed into annotators' tasks."""
+
+    serializer_class = GoldAnswerSerializer
+
+    def get_queryset(self):
+        return GoldAnswer.objects.filter(instance__project=self.get_project()).select_related("instance")
+
+
+class HumanQueueView(ManagerMixin, APIView):
+    """The researcher's set of instances for people (used until a routing run exists)."""
+
+    def get(self, request: Request, project: str) -> Response:
+        source = instances_for_people(self.get_project())
+        entries = HumanQueueEntry.objects.filter(project=self.get_project()).select_related("instance")
+        return Response(
+            {
+                "source": source.description,
+                "queued": [{"id": e.instance_id, "external_id": e.instance.external_id} for e in entries],
+            }
+        )
+
+    def post(self, request: Request, project: str) -> Response:
+        serializer = HumanQueueSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instances = self._instances(serializer.validated_data)
+        added = add_to_queue(self.get_project(), instances, request.user)
+        return Response(
+            {"added": added, "queued": HumanQueueEntry.objects.filter(project=self.get_project()).count()}
+        )
+
+    def delete(self, request: Request, project: str) -> Response:
+        serializer = HumanQueueSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        instances = self._instances(serializer.validated_data)
+        removed, _ = HumanQueueEntry.objects.filter(
+            project=self.get_project(), instance__in=instances
+        ).delete()
+        return Response({"removed": removed})
+
+    def _instances(self, data: dict) -> list[Instance]:
+        project = self.get_project()
+        by_id = list(Instance.objects.filter(project=project, pk__in=data["instance_ids"]))
+        by_ext = list(Instance.objects.filter(project=project, external_id__in=data["external_ids"]))
+        missing_ids = sorted(set(data["instance_ids"]) - {i.pk for i in by_id})
+        missing_ext = sorted(set(data["external_ids"]) - {i.external_id for i in by_ext})
+        if missing_ids or missing_ext:
+            from rest_framework.exceptions import ValidationError
+
+            raise ValidationError(
+                {"instance_ids": f"not in this project: {missing_ids}"}
+                if missing_ids
+                else {"external_ids": f"not in this project: {missing_ext}"}
+            )
+        return list({i.pk: i for i in by_id + by_ext}.values())
+
+
+class ProgressView(ManagerMixin, APIView):
+    """Per instance: annotations done vs needed (researcher view)."""
+
+    def get(self, request: Request, project: str) -> Response:
+        project_obj = self.get_project()
+        quota = tasks.quotas(project_obj)
+        rows = [
+            {
+                "instance": i.external_id,
+                "domain": (i.metadata or {}).get("domain"),
+                "done_normal": i.done_normal,
+                "done_expert": i.done_expert,
+                "needed_normal": quota["normal"],
+                "needed_expert": quota["expert"],
+                "leased": i.leased,
+                "skipped": i.skipped,
+            }
+            for i in tasks.instance_progress(project_obj)
+        ]
+        done = sum(
+            min(r["done_normal"], r["needed_normal"]) + min(r["done_expert"], r["needed_expert"])
+            for r in rows
+        )
+        needed = len(rows) * (quota["normal"] + quota["expert"])
+        return Response(
+            {
+                "source": instances_for_people(project_obj).description,
+                "done": done,
+                "needed": needed,
+                "instances": rows,
+            }
+        )
+
+
+class MyStatusView(ProjectMixin, APIView):
+    """The caller's own qualification status and progress in a project."""
+
+    def get(self, request: Request, project: str) -> Response:
+        project_obj = self.get_project()
+        body = {"qualification": status_of(request.user, project_obj).as_dict()}
+        body["annotator"] = permissions.is_annotator_on(request.user, project_obj)
+        if body["annotator"]:
+            body["progress"] = tasks.annotator_progress(request.user, project_obj)
+        return Response(body)
+
+
+class QualificationAttemptView(ProjectMixin, APIView):
+    """Start (or resume) a qualification attempt: the drawn items, without their expected answers."""
+
+    def post(self, request: Request, project: str) -> Response:
+        project_obj = self.get_project()
+        if not permissions.is_annotator_on(request.user, project_obj):
+            raise PermissionDenied("Only the project's annotators take its qualification test.")
+        try:
+            attempt = start_attempt(request.user, project_obj)
+        except QualificationError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return Response(attempt_payload(attempt), status=status.HTTP_201_CREATED)
+
+
+def attempt_payload(attempt: QualificationAttempt) -> dict:
+    items = {i.pk: i for i in QualificationItem.objects.filter(pk__in=attempt.item_ids)}
+    return {
+        "id": attempt.pk,
+        "guideline_version": attempt.guideline_version,
+        "options": [{"value": v, "label": label} for v, label in options_for(attempt.project)],
+        "items": [
+            {
+                "id": item_id,
+                "conversation": render_conversation(items[item_id].prompt, items[item_id].messages),
+                "response_a_html": render_markdown(items[item_id].response_a),
+                "response_b_html": render_markdown(items[item_id].response_b),
+            }
+            for item_id in attempt.item_ids
+            if item_id in items
+        ],
+    }
+
+
+class QualificationSubmitView(ProjectMixin, APIView):
+    def post(self, request: Request, project: str, attempt: int) -> Response:
+        found = get_object_or_404(
+            QualificationAttempt, pk=attempt, project=self.get_project(), user=request.user
+        )
+        serializer = AttemptSubmitSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            with transaction.atomic():
+                found = QualificationAttempt.objects.select_for_update().get(pk=found.pk)
+                result = submit_attempt(found, serializer.validated_data["answers"])
+        except SchemeError as error:
+            return scheme_error_response(error)
+        except QualificationError as error:
+            return Response({"detail": str(error)}, status=status.HTTP_409_CONFLICT)
+        return Response(
+            {
+                "score": result.score,
+                "correct": result.correct,
+                "total": len(result.item_ids),
+                "passed": result.passed,
+                "qualification": status_of(request.user, self.get_project()).as_dict(),
+            }
+        )
+
+
+def not_allowed_response(error: NotAllowed) -> Response:
+    return Response({"detail": str(error), "code": error.code}, status=status.HTTP_403_FORBIDDEN)
+
+
+class NextTaskView(ProjectMixin, APIView):
+    """Lease the caller's next task. ``task`` is null when nothing is left; ``why`` names the stages."""
+
+    def post(self, request: Request, project: str) -> Response:
+        try:
+            choice = tasks.next_task(request.user, self.get_project())
+        except NotAllowed as error:
+            return not_allowed_response(error)
+        if choice.assignment is None:
+            return Response({"task": None, "why": choice.why})
+        return Response({"task": task_payload(choice.assignment, choice.why), "why": choice.why})
+
+
+class SubmitTaskView(ProjectMixin, APIView):
+    """Submit an answer (in shown order) for a leased task; invalid answers are refused naming the field."""
+
+    def post(self, request: Request, project: str, task: int) -> Response:
+        self.get_project()
+        serializer = TaskSubmitSerializer(data=request.data)
+        if not serializer.is_valid():
+            return Response(
+                {"detail": "answer: is required", "field": "answer", "errors": serializer.errors}, status=400
+            )
+        try:
+            label = tasks.submit(
+                task,
+                request.user,
+                serializer.validated_data["answer"],
+                serializer.validated_data.get("time_ms"),
+            )
+        except NotAllowed as error:
+            return not_allowed_response(error)
+        except SchemeError as error:
+            return scheme_error_response(error)
+        except tasks.TaskError as error:
+            return Response({"detail": str(error)}, status=error.status)
+        return Response({"submitted": True, "task": task, "flagged_fast": label.flagged_fast}, status=201)
+
+
+class SkipTaskView(ProjectMixin, APIView):
+    def post(self, request: Request, project: str, task: int) -> Response:
+        self.get_project()
+        serializer = SkipSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            tasks.skip(task, request.user, serializer.validated_data["reason"])
+        except tasks.TaskError as error:
+            return Response({"detail": str(error)}, status=error.status)
+        return Response({"skipped": True, "task": task})

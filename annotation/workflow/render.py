@@ -1,0 +1,56 @@
+"""Model output and prompts are untrusted: markdown -> HTML with raw HTML disabled, then an allow-list pass.
+
+markdown-it-py with ``html: False`` escapes any HTML in the text and refuses ``javascript:`` / ``vbscript:``
+/ ``data:`` link targets; nh3 (ammonia) then keeps only the tags and attributes below, drops event handlers,
+``style`` and every URL scheme except http(s)/mailto, and adds ``rel="noopener noreferrer nofollow"``.
+Two layers, so that a bug in one is not enough to run a script; the page's Content-Security-Policy is a third.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import nh3
+from markdown_it import MarkdownIt
+
+_md = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False}).enable(
+    ["table", "strikethrough"]
+)
+
+ALLOWED_TAGS = {
+    "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s", "code", "pre",
+    "blockquote", "ul", "ol", "li", "a", "table", "thead", "tbody", "tr", "th", "td", "img",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "code": {"class"},
+    "ol": {"start"},
+}
+
+
+def render_markdown(text: str | None) -> str:
+    """Safe HTML for a piece of untrusted markdown."""
+    html = _md.render(text or "")
+    return nh3.clean(
+        html,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer nofollow",
+        strip_comments=True,
+    )
+
+
+def render_conversation(prompt: str, messages: Any) -> list[dict[str, str]]:
+    """The prompt as turns [{role, html}]; a plain prompt is a single user turn."""
+    if isinstance(messages, list) and messages:
+        turns = []
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            role = str(message.get("role", "user"))[:20]
+            turns.append({"role": role, "html": render_markdown(str(message.get("content", "")))})
+        if turns:
+            return turns
+    return [{"role": "user", "html": render_markdown(prompt)}]

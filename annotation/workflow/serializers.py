@@ -1,0 +1,71 @@
+"""Serializers of the workflow API."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from annotation.models import Instance
+from annotation.workflow.models import Expected, GoldAnswer, QualificationItem, WorkflowSettings
+
+
+class WorkflowSettingsSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = WorkflowSettings
+        exclude = ["id", "project"]
+
+
+class QualificationItemSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = QualificationItem
+        fields = ["id", "prompt", "messages", "response_a", "response_b", "expected", "explanation", "active"]
+
+    def validate_expected(self, value: str) -> str:
+        kind = (self.context["project"].scheme or {}).get("kind")
+        if kind == "helpsteer2" and value == Expected.TIE:
+            raise serializers.ValidationError("a HelpSteer2 project has no tie option")
+        if kind == "multipref" and value == Expected.NEITHER:
+            raise serializers.ValidationError("a MultiPref project has no 'neither valid' option")
+        return value
+
+
+class HumanQueueSerializer(serializers.Serializer):
+    instance_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    external_ids = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+    def validate(self, attrs):
+        if not attrs["instance_ids"] and not attrs["external_ids"]:
+            raise serializers.ValidationError("give instance_ids or external_ids")
+        return attrs
+
+
+class GoldAnswerSerializer(serializers.ModelSerializer):
+    instance = serializers.SlugRelatedField(slug_field="external_id", queryset=Instance.objects.none())
+
+    class Meta:
+        model = GoldAnswer
+        fields = ["id", "instance", "preference", "neither_valid", "note"]
+
+    def get_fields(self):
+        fields = super().get_fields()
+        fields["instance"].queryset = Instance.objects.filter(project=self.context["project"])
+        return fields
+
+    def validate(self, attrs):
+        preference = attrs.get("preference", getattr(self.instance, "preference", None))
+        neither = attrs.get("neither_valid", getattr(self.instance, "neither_valid", False))
+        if (preference is None) != bool(neither):
+            raise serializers.ValidationError({"preference": "give a preference, or neither_valid, not both"})
+        return attrs
+
+
+class TaskSubmitSerializer(serializers.Serializer):
+    answer = serializers.JSONField()
+    time_ms = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+
+
+class SkipSerializer(serializers.Serializer):
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+
+
+class AttemptSubmitSerializer(serializers.Serializer):
+    answers = serializers.DictField(child=serializers.CharField(allow_blank=True))

@@ -1,0 +1,191 @@
+"""The annotator's pages: workflow home, qualification test, task page; and the researcher's progress page.
+
+Every page here carries a strict Content-Security-Policy: scripts only from our static files (no inline
+script, no eval), no frames, no plugins, no foreign images, forms only to us. Model output is sanitised
+server-side as well (``render.py``); the policy is what still holds if that ever fails.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from annotation import permissions
+from annotation.core.schemes import SchemeError, validate_scheme_config
+from annotation.models import Project
+from annotation.workflow import assignment as tasks
+from annotation.workflow.access import NotAllowed
+from annotation.workflow.api import attempt_payload
+from annotation.workflow.guidelines import guidelines_for
+from annotation.workflow.models import QualificationAttempt
+from annotation.workflow.payload import task_payload
+from annotation.workflow.qualification import (
+    QualificationError,
+    options_for,
+    start_attempt,
+    status_of,
+    submit_attempt,
+)
+from annotation.workflow.render import render_markdown
+from annotation.workflow.settings_store import settings_for
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "font-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'; frame-src 'none'; "
+    "object-src 'none'"
+)
+
+
+def strict_csp(view):
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        response = view(request, *args, **kwargs)
+        response["Content-Security-Policy"] = CSP
+        response["Referrer-Policy"] = "same-origin"
+        return response
+
+    return wrapped
+
+
+def _project(request: HttpRequest, name: str) -> Project:
+    return get_object_or_404(permissions.visible_projects(request.user), name=name)
+
+
+def _guidelines(project: Project) -> str:
+    return render_markdown(guidelines_for(project.scheme.get("kind", "multipref")))
+
+
+@login_required
+@strict_csp
+def workflow_home(request: HttpRequest) -> HttpResponse:
+    """Per project: qualification status, tasks done, and the way to the next task."""
+    rows = []
+    for project in permissions.visible_projects(request.user):
+        annotator = permissions.is_annotator_on(request.user, project)
+        manager = permissions.can_manage_project(request.user, project)
+        if not (annotator or manager):
+            continue
+        row = {"project": project, "annotator": annotator, "manager": manager}
+        if annotator:
+            row["qualification"] = status_of(request.user, project)
+            row["progress"] = tasks.annotator_progress(request.user, project)
+        rows.append(row)
+    return render(request, "workflow/home.html", {"rows": rows})
+
+
+@login_required
+@strict_csp
+@require_http_methods(["GET", "POST"])
+def qualification(request: HttpRequest, project: str) -> HttpResponse:
+    project_obj = _project(request, project)
+    if not permissions.is_annotator_on(request.user, project_obj):
+        raise PermissionDenied("Only the project's annotators take its qualification test.")
+    context = {
+        "project": project_obj,
+        "guidelines_html": _guidelines(project_obj),
+        "pass_mark": settings_for(project_obj).pass_mark,
+    }
+    if request.method == "POST":
+        attempt = get_object_or_404(
+            QualificationAttempt,
+            pk=request.POST.get("attempt"),
+            project=project_obj,
+            user=request.user,
+            finished_at=None,
+        )
+        answers = {
+            key[len("item-") :]: value for key, value in request.POST.items() if key.startswith("item-")
+        }
+        try:
+            context["result"] = submit_attempt(attempt, answers)
+        except SchemeError as error:
+            context["error"] = str(error)
+            context["attempt"] = attempt_payload(attempt)
+            context["given"] = answers
+    status = status_of(request.user, project_obj)
+    context["status"] = status
+    if "result" not in context and "attempt" not in context and not status.passed:
+        try:
+            if status.open_attempt is not None or status.can_start:
+                context["attempt"] = attempt_payload(start_attempt(request.user, project_obj))
+        except QualificationError as error:
+            context["error"] = str(error)
+    if "attempt" in context:
+        context["options"] = [
+            {"value": v, "label": label, "key": n} for n, (v, label) in enumerate(options_for(project_obj), 1)
+        ]
+    return render(request, "workflow/qualification.html", context)
+
+
+def _form_context(project: Project) -> dict:
+    scheme = validate_scheme_config(project.scheme)
+    if scheme["kind"] == "helpsteer2":
+        return {
+            "kind": "helpsteer2",
+            "attributes": scheme["attributes"],
+            "rating_values": list(range(scheme["rating_range"][0], scheme["rating_range"][1] + 1)),
+            "preference_options": [
+                {"value": v, "label": label, "key": n} for n, (v, label) in enumerate(options_for(project), 1)
+            ][: 6 + int(scheme["allow_neither_valid"])],
+            "justification_required": scheme["justification_required"],
+        }
+    return {
+        "kind": "multipref",
+        "scale_options": [
+            {"value": v, "label": label, "key": n} for n, (v, label) in enumerate(options_for(project), 1)
+        ],
+        "aspects": [{"name": a, "reasons": scheme["reasons"].get(a, [])} for a in scheme["aspects"]],
+        "justification_required": scheme["justification_required"],
+    }
+
+
+@login_required
+@strict_csp
+def task_page(request: HttpRequest, project: str) -> HttpResponse:
+    """The next task (or the one the annotator holds). Refused until the qualification test is passed."""
+    project_obj = _project(request, project)
+    try:
+        choice = tasks.next_task(request.user, project_obj)
+    except NotAllowed as error:
+        if error.code == "not-qualified":
+            return redirect(reverse("workflow-qualification", args=[project_obj.name]))
+        raise PermissionDenied(str(error)) from error
+    context = {
+        "project": project_obj,
+        "guidelines_html": _guidelines(project_obj),
+        "progress": tasks.annotator_progress(request.user, project_obj),
+        "why": choice.why,
+    }
+    if choice.assignment is not None:
+        context["task"] = task_payload(choice.assignment, choice.why)
+        context["form"] = _form_context(project_obj)
+    return render(request, "workflow/task.html", context)
+
+
+@login_required
+@strict_csp
+def progress_page(request: HttpRequest, project: str) -> HttpResponse:
+    """Researcher view: per instance, annotations done vs needed."""
+    project_obj = _project(request, project)
+    if not permissions.can_manage_project(request.user, project_obj):
+        raise Http404("No such project.")
+    quota = tasks.quotas(project_obj)
+    rows = list(tasks.instance_progress(project_obj)[:2000])
+    done = sum(min(r.done_normal, quota["normal"]) + min(r.done_expert, quota["expert"]) for r in rows)
+    return render(
+        request,
+        "workflow/progress.html",
+        {
+            "project": project_obj,
+            "rows": rows,
+            "quota": quota,
+            "done": done,
+            "needed": len(rows) * (quota["normal"] + quota["expert"]),
+        },
+    )
