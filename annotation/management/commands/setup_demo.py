@@ -44,10 +44,10 @@ class Command(BaseCommand):
         for note in notes:
             self.stdout.write(note)
         lines = [f"  {name:16} {password:24} ({role})" for name, password, role in logins]
-        self.stdout.write("Demo logins (new passwords on every setup):\n" + "\n".join(lines))
         path = Path(settings.DATA_DIR) / "demo-logins.txt"
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
+        self.stdout.write(f"Demo logins (new passwords on every setup; also in {path}):\n" + "\n".join(lines))
 
     def _user(self, project: Project, name: str, role: str, project_role: str | None) -> tuple[str, str, str]:
         user, _ = User.objects.get_or_create(username=name)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# README command 2: install everything, then run the whole suite twice — on PostgreSQL with the Redis
+# broker, and on the embedded default (SQLite + filesystem broker). Extra arguments go to pytest.
+# HYBRIDPREF_TEST_DATABASES=sqlite (or postgres) runs one of the two.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
+runs=${HYBRIDPREF_TEST_DATABASES:-postgres sqlite}
+
+echo "== ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --check .; exit 1; }
+
+status=0
+for run in $runs; do
+  case "$run" in
+    postgres)
+      bash scripts/services.sh
+      redis-cli -h 127.0.0.1 -n 14 flushdb >/dev/null && redis-cli -h 127.0.0.1 -n 15 flushdb >/dev/null
+      echo "== pytest on PostgreSQL with the Redis broker"
+      DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hybridpref} \
+      CELERY_BROKER_URL=${TEST_BROKER_URL:-redis://127.0.0.1:6379/14} \
+      REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
+        .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+      ;;
+    sqlite)
+      echo "== pytest on the embedded default (SQLite, filesystem broker)"
+      env -u DATABASE_URL -u CELERY_BROKER_URL -u REDIS_URL \
+        .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+      ;;
+    *) echo "unknown database run: $run" >&2; exit 2 ;;
+  esac
+done
+exit $status
