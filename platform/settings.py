@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "annotation",
     "frontend",
 ]
-INSTALLED_APPS += env.list("HYBRIDPREF_EXTRA_APPS", default=[])
+INSTALLED_APPS += [app for app in env.list("HYBRIDPREF_EXTRA_APPS", default=[]) if app not in INSTALLED_APPS]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
