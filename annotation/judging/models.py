@@ -23,7 +23,8 @@ class LMJudgment(models.Model):
     decoding = models.JSONField(
         default=dict, blank=True, help_text="Mode, temperature, max tokens, seed, backend."
     )
-    raw_output = models.TextField(null=True, blank=True)
+    # null = no output at all (a scoring call); "" = the model answered with nothing.
+    raw_output = models.TextField(null=True, blank=True)  # noqa: DJ001
     verdict = models.SmallIntegerField(null=True, blank=True, help_text="Canonical order; null = unparsed.")
     parse_error = models.TextField(blank=True, default="")
     backend_error = models.TextField(blank=True, default="")
