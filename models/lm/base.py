@@ -107,5 +107,10 @@ def match_label_logprobs(top: dict[str, float], labels: list[str]) -> dict[str, 
     out: dict[str, float | None] = {}
     for label in labels:
         hits = [lp for token, lp in top.items() if token.strip() == label and math.isfinite(lp)]
-        out[label] = math.log(sum(math.exp(lp) for lp in hits)) if hits else None
+        if not hits:
+            out[label] = None
+        elif len(hits) == 1:
+            out[label] = hits[0]
+        else:
+            out[label] = math.log(sum(math.exp(lp) for lp in hits))
     return out
