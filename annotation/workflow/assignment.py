@@ -150,10 +150,12 @@ def candidates(user, project: Project, now: datetime, stages: list[Stage] | None
         n_normal=_tier_count(Tier.NORMAL, now),
         n_expert=_tier_count(Tier.EXPERT, now),
         as_expert=Case(
-            When(metadata__domain__in=domains or ["\x00none"], then=Value(True)),
+            When(metadata__domain__in=domains, then=Value(True)),
             default=Value(False),
             output_field=BooleanField(),
-        ),
+        )
+        if domains
+        else Value(False, output_field=BooleanField()),
     ).filter(
         Q(as_expert=False, n_normal__lt=quota[Tier.NORMAL])
         | Q(as_expert=True, n_expert__lt=quota[Tier.EXPERT])
