@@ -263,7 +263,7 @@ class NextTaskView(ProjectMixin, APIView):
         except NotAllowed as error:
             return not_allowed_response(error)
         if choice.assignment is None:
-            return Response({"task": None, "why": choice.why})
+            return Response({"task": None, "retry": choice.busy, "why": choice.why})
         return Response({"task": task_payload(choice.assignment, choice.why), "why": choice.why})
 
 

@@ -20,6 +20,7 @@ beyond its quota; expired leases stop counting and the instance returns to the q
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -48,7 +49,7 @@ from annotation.workflow.settings_store import settings_for
 
 Status = Assignment.Status
 Tier = Assignment.Tier
-LOCK_TRIES = 20
+LOCK_TRIES = 50
 
 
 class TaskError(Exception):
@@ -70,6 +71,11 @@ class Stage:
 class TaskChoice:
     assignment: Assignment | None
     stages: list[Stage]
+
+    @property
+    def busy(self) -> bool:
+        """Nothing could be leased now, but open work is held by others' in-flight requests: ask again."""
+        return self.assignment is None and bool(self.stages) and self.stages[-1].detail == BUSY
 
     @property
     def why(self) -> list[dict]:
@@ -263,22 +269,35 @@ def next_task(user, project: Project, rng: random.Random | None = None) -> TaskC
     ordered = candidates(user, project, now, stages)
     domains = expert_domains(user)
     tried: list[int] = []
-    for _ in range(LOCK_TRIES):
-        with transaction.atomic():
-            instance = (
-                ordered.exclude(pk__in=tried).select_for_update(skip_locked=True).select_related(None).first()
-            )
-            if instance is None:
-                return TaskChoice(None, stages + [Stage("leased", "nothing left for you")])
-            instance = Instance.objects.select_related("project").get(pk=instance.pk)
-            tier = _tier_for(instance, domains)
-            if not _open_slot(instance, tier, timezone.now()):
-                tried.append(instance.pk)  # filled between our query and our lock
-                continue
-            final = stages + [Stage("leased", f"{tier} slot on instance {instance.external_id}")]
-            assignment = _write_lease(user, instance, tier, now, rng, final)
-            return TaskChoice(assignment, final)
-    return TaskChoice(None, stages + [Stage("leased", "every candidate was taken meanwhile; ask again")])
+    for attempt in range(LOCK_TRIES):
+        outcome = _lease_one(user, ordered.exclude(pk__in=tried), domains, now, rng, stages)
+        if isinstance(outcome, TaskChoice):
+            return outcome
+        if outcome is None:  # every open candidate is locked by someone leasing it right now
+            time.sleep(0.005 * (attempt + 1))
+        else:
+            tried.append(outcome)  # filled between our query and our lock
+    return TaskChoice(None, stages + [Stage("leased", BUSY)])
+
+
+BUSY = "every open candidate is being leased by others right now; ask again"
+
+
+def _lease_one(user, ordered: QuerySet, domains: list[str], now: datetime, rng, stages: list[Stage]):
+    """Lock the first unlocked candidate and lease it: a TaskChoice, the id of a full instance, or None."""
+    with transaction.atomic():
+        locked = ordered.select_for_update(skip_locked=True).first()
+        if locked is None:
+            if ordered.exists():
+                return None
+            return TaskChoice(None, stages + [Stage("leased", "nothing left for you")])
+        instance = Instance.objects.select_related("project").get(pk=locked.pk)
+        tier = _tier_for(instance, domains)
+        if not _open_slot(instance, tier, timezone.now()):
+            return instance.pk
+        final = stages + [Stage("leased", f"{tier} slot on instance {instance.external_id}")]
+        assignment = _write_lease(user, instance, tier, now, rng, final)
+        return TaskChoice(assignment, final)
 
 
 def _locked_assignment(assignment_id: int, user) -> Assignment:
