@@ -87,9 +87,9 @@ def candidate_features(masks: np.ndarray, tags: np.ndarray) -> np.ndarray:
 def generate_candidates(tags: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     """K masks over the pool: all-LM, all-human, then a mix of uniform, tag-group fill and per-tag Bernoulli."""
     try:  # the routing core, when present
-        from routing.candidates import generate_candidates as core_generate  # type: ignore[import-not-found]
+        from routing.candidates import generate_candidates as core_generate
 
-        return np.asarray(core_generate(tags, k, rng), dtype=bool)
+        return np.asarray(core_generate(tags, k, rng).masks, dtype=bool)
     except ImportError:
         pass
     n, f = tags.shape
@@ -163,9 +163,9 @@ class PPM:
 def make_ppm(kind: str, seed: int) -> PPM:
     """The routing core's estimator when present (same fit / predict interface), else the fallback above."""
     try:
-        from routing.ppm import make_ppm as core_make_ppm  # type: ignore[import-not-found]
+        from routing.ppm import PPM as CorePPM
 
-        return core_make_ppm(kind, seed=seed)
+        return CorePPM(kind=kind, random_state=seed)
     except ImportError:
         return PPM(kind=kind, seed=seed)
 

@@ -1,0 +1,32 @@
+"""manage.py ppm_loop <project> [--lm-judge gpt-3.5-turbo] [--k 200] [--eval-file rm-eval.jsonl] [--sync]"""
+
+from __future__ import annotations
+
+from django.core.management.base import BaseCommand, CommandError
+
+from routing.training.management.commands._common import get_project
+from routing.training.services import TrainingError, start_ppm_loop
+
+
+class Command(BaseCommand):
+    help = "Run the PPM training loop on the proxy reward model (candidates, labels, train, measure, fit)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("project")
+        parser.add_argument("--lm-judge", default="gpt-3.5-turbo")
+        parser.add_argument("--k", type=int, default=200)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--eval-file")
+        parser.add_argument("--sync", action="store_true")
+
+    def handle(self, *args, **o):
+        project = get_project(o["project"])
+        try:
+            run = start_ppm_loop(project, o["lm_judge"], k=o["k"], seed=o["seed"], eval_file=o["eval_file"],
+                                 sync=o["sync"])  # fmt: skip
+        except TrainingError as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"PPM loop #{run.pk}: {run.status}")
+        self.stdout.write(run.logs)
+        if run.error:
+            raise CommandError(run.error)

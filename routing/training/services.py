@@ -1,0 +1,509 @@
+"""Start, run, cancel, recover and resume reward-model runs, PPM loops and routing experiments.
+
+The heavy lifting is in the pure cores (``models.reward``, ``routing.training.loop`` / ``experiment``);
+this module turns a project in the database into their inputs and their outputs back into records.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from annotation.models import Job, Project
+from models.reward import data as rdata
+from routing.training.models import (
+    FINAL,
+    PPMLoopRun,
+    PPMTrainingRow,
+    RewardModelRun,
+    RoutingExperiment,
+    Status,
+)
+
+
+class TrainingError(ValueError):
+    """Bad parameters or data for a run; the message names what and where."""
+
+
+def gpu_worker_available() -> bool:
+    """Settings HYBRIDPREF_GPU_WORKER (or the env var of that name) says a worker consumes the gpu queue."""
+    value = getattr(settings, "HYBRIDPREF_GPU_WORKER", None)
+    if value is None:
+        value = os.environ.get("HYBRIDPREF_GPU_WORKER", "")
+    return str(value).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def artifact_root() -> Path:
+    return Path(getattr(settings, "ARTIFACT_DIR", Path(settings.DATA_DIR) / "artifacts")) / "training"
+
+
+def embedding_cache():
+    from models.reward.embedding_cache import EmbeddingCache
+
+    return EmbeddingCache(Path(settings.DATA_DIR) / "embeddings")
+
+
+# ---------------------------------------------------------------- project -> pure instances ---------------
+
+
+def human_aggregates(instance_ids: list[int]) -> dict[int, int | None]:
+    """Strict majority of the human preferences per instance (neither-valid and missing votes ignored)."""
+    from annotation.models import HumanLabel
+
+    votes: dict[int, list[int]] = {}
+    rows = HumanLabel.objects.filter(
+        instance_id__in=instance_ids, preference__isnull=False, neither_valid=False
+    )
+    for iid, pref in rows.values_list("instance_id", "preference"):
+        votes.setdefault(iid, []).append(pref)
+    return {iid: rdata.majority(votes.get(iid, [])) for iid in instance_ids}
+
+
+def project_instances(project: Project, lm_judge: str) -> list[rdata.Instance]:
+    """The project's instances with human majority and the named judge's label, as the pure core wants."""
+    from annotation.models import Instance, LMLabel
+
+    rows = list(Instance.objects.filter(project=project).order_by("id"))
+    if not rows:
+        raise TrainingError(f"project {project.name!r} has no instances")
+    ids = [r.id for r in rows]
+    human = human_aggregates(ids)
+    lm: dict[int, int] = {}
+    for iid, pref in (
+        LMLabel.objects.filter(instance_id__in=ids, judge=lm_judge)
+        .order_by("id")
+        .values_list("instance_id", "preference")
+    ):
+        lm.setdefault(iid, pref)
+    if not lm:
+        raise TrainingError(f"lm_judge: project {project.name!r} has no label from judge {lm_judge!r}")
+    return [
+        rdata.Instance(str(r.id), r.prompt, r.response_a, r.response_b, human[r.id], {lm_judge: lm.get(r.id)},
+                       str((r.metadata or {}).get("category", "")))
+        for r in rows
+    ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- lifecycle helpers -----------------------
+
+
+def _log(run, message: str) -> None:
+    stamp = timezone.now().strftime("%Y-%m-%d %H:%M:%S")
+    run.logs = (run.logs + f"[{stamp}] {message}\n")[-100_000:]
+    type(run).objects.filter(pk=run.pk).update(logs=run.logs, heartbeat_at=timezone.now())
+
+
+def _progress(run, done: int, total: int, message: str) -> None:
+    if run.job_id:
+        run.job.report_progress(done, total, message)
+    type(run).objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
+
+
+def _cancel_requested(run) -> bool:
+    return type(run).objects.filter(pk=run.pk, cancel_requested=True).exists()
+
+
+def _begin(model, run_id: int):
+    """Claim a run for an attempt. Returns None when it is already final (a re-delivered task)."""
+    with transaction.atomic():
+        run = model.objects.select_for_update().get(pk=run_id)
+        if run.status in FINAL:
+            return None
+        if run.status == Status.RUNNING:
+            run.logs += "previous attempt did not finish (worker lost): resuming\n"
+        run.status = Status.RUNNING
+        run.attempts += 1
+        run.started_at = run.heartbeat_at = timezone.now()
+        run.save(update_fields=["status", "attempts", "started_at", "heartbeat_at", "logs"])
+        if run.job_id:
+            Job.objects.filter(pk=run.job_id).update(status=Job.Status.RUNNING)
+    return run
+
+
+def _finish(run, status: str, error: str = "", **fields: Any) -> None:
+    with transaction.atomic():
+        type(run).objects.filter(pk=run.pk).update(
+            status=status, error=error, finished_at=timezone.now(), logs=run.logs, **fields
+        )
+        if run.job_id:
+            job_status = {Status.SUCCEEDED: Job.Status.SUCCEEDED, Status.CANCELLED: Job.Status.CANCELLED}.get(
+                status, Job.Status.FAILED
+            )
+            Job.objects.filter(pk=run.job_id).update(
+                status=job_status, error=error, finished_at=timezone.now(),
+                result={"run": run.pk, "status": status, **({"metrics": fields["metrics"]} if "metrics" in fields else {})},
+            )  # fmt: skip
+
+
+def _run_guarded(model, run_id: int, body) -> None:
+    from models.reward.transformer import TrainingCancelled
+
+    run = _begin(model, run_id)
+    if run is None:
+        return
+    try:
+        fields = body(run)
+    except TrainingCancelled as exc:
+        _log(run, f"cancelled: {exc}")
+        _finish(run, Status.CANCELLED, str(exc))
+    except Exception as exc:  # noqa: BLE001 - recorded on the run, then re-raised for the worker log
+        _log(run, f"failed: {type(exc).__name__}: {exc}")
+        _finish(run, Status.FAILED, f"{type(exc).__name__}: {exc}")
+        if not isinstance(exc, TrainingError):
+            raise
+    else:
+        _log(run, "succeeded")
+        _finish(run, Status.SUCCEEDED, **fields)
+
+
+def mark_crashed(stale_after: timedelta = timedelta(minutes=30)) -> int:
+    """Runs that say "running" but have not sent a heartbeat for a while lost their worker."""
+    cutoff = timezone.now() - stale_after
+    n = 0
+    for model in (RewardModelRun, PPMLoopRun, RoutingExperiment):
+        n += model.objects.filter(status=Status.RUNNING, heartbeat_at__lt=cutoff).update(
+            status=Status.CRASHED
+        )
+    return n
+
+
+def request_cancel(run) -> None:
+    """A pending run is cancelled at once; a running one stops at its next step."""
+    type(run).objects.filter(pk=run.pk).update(cancel_requested=True)
+    if run.status == Status.PENDING:
+        run.refresh_from_db()
+        _finish(run, Status.CANCELLED, "cancelled before it started")
+
+
+def resume(run, sync: bool = False) -> None:
+    """Crashed, failed or cancelled -> pending again, then run (a complete artifact of an attempt is reused)."""
+    if run.status in (Status.SUCCEEDED, Status.RUNNING):
+        raise TrainingError(f"run #{run.pk} is {run.status}: nothing to resume")
+    type(run).objects.filter(pk=run.pk).update(status=Status.PENDING, cancel_requested=False, error="")
+    if run.job_id:
+        Job.objects.filter(pk=run.job_id).update(status=Job.Status.PENDING, error="", finished_at=None)
+    _dispatch(run, sync)
+
+
+def _dispatch(run, sync: bool) -> None:
+    from routing.training import tasks
+
+    task = {RewardModelRun: tasks.train_reward_model_task, PPMLoopRun: tasks.ppm_loop_task,
+            RoutingExperiment: tasks.routing_experiment_task}[type(run)]  # fmt: skip
+    if sync:
+        task.run(run.pk)
+    else:
+        result = task.apply_async(args=[run.pk], queue=run.queue)
+        if run.job_id:
+            Job.objects.filter(pk=run.job_id).update(celery_task_id=result.id)
+
+
+# ---------------------------------------------------------------- reward-model runs -----------------------
+
+DEFAULT_HYPER = {"lr": 2e-5, "batch_size": 8, "max_length": 256, "epochs": 1.0, "max_steps": None, "seed": 0,
+                 "test_fraction": 0.2, "eval_file": None, "eval_limit_per_subset": None, "lora_r": 0}  # fmt: skip
+
+
+def start_reward_model_run(
+    project: Project,
+    dataset_version,
+    *,
+    loss: str = "bt",
+    kind: str = "transformer",
+    backbone: str = "",
+    hyperparameters: dict | None = None,
+    user=None,
+    sync: bool = False,
+) -> RewardModelRun:
+    """Create the record and its job, and run it (sync) or queue it (gpu queue when a GPU worker exists)."""
+    from models.reward.losses import LOSSES
+
+    if loss not in LOSSES:
+        raise TrainingError(f"loss: {loss!r} is not one of {LOSSES}")
+    if kind not in RewardModelRun.Kind.values:
+        raise TrainingError(f"kind: {kind!r} is not one of {RewardModelRun.Kind.values}")
+    if dataset_version is None or dataset_version.project_id != project.pk:
+        raise TrainingError(f"dataset_version: not a dataset version of project {project.name!r}")
+    unknown = set(hyperparameters or {}) - set(DEFAULT_HYPER)
+    if unknown:
+        raise TrainingError(f"hyperparameters: unknown keys {sorted(unknown)}")
+    hyper = {**DEFAULT_HYPER, **(hyperparameters or {})}
+    gpu = gpu_worker_available() and kind == "transformer"
+    queue = "gpu" if gpu else "default"
+    hyper["device"] = "cuda" if gpu else "cpu"
+    job = Job.objects.create(
+        kind="train_reward_model", project=project, created_by=user, params={"loss": loss}
+    )
+    run = RewardModelRun.objects.create(
+        project=project, dataset_version=dataset_version, kind=kind, loss=loss, backbone=backbone,
+        hyperparameters=hyper, queue=queue, job=job, created_by=user,
+    )  # fmt: skip
+    Job.objects.filter(pk=job.pk).update(params={"loss": loss, "run": run.pk})
+    _dispatch(run, sync)
+    run.refresh_from_db()
+    return run
+
+
+def _version_examples(run: RewardModelRun):
+    """Training pairs from the dataset version's rows; held-out test pairs scored against the human majority."""
+    from annotation.datasets.models import DatasetRow
+    from annotation.models import Instance
+
+    rows = list(DatasetRow.objects.filter(version=run.dataset_version).order_by("instance_id"))
+    if not rows:
+        raise TrainingError(f"dataset_version: {run.dataset_version} has no rows")
+    ids = [r.instance_id for r in rows]
+    instances = Instance.objects.in_bulk(ids)
+    human = human_aggregates(ids)
+    h = run.hyperparameters
+    rng = np.random.default_rng(h.get("seed", 0))
+    scorable = [i for i, r in enumerate(rows) if human[r.instance_id] not in (None, 0)]
+    n_test = int(round(len(scorable) * float(h.get("test_fraction") or 0)))
+    test = set(rng.permutation(scorable)[:n_test].tolist())
+    train, held = [], []
+    for k, r in enumerate(rows):
+        inst = instances[r.instance_id]
+        if k in test:
+            held.append((inst, human[r.instance_id]))
+        elif r.preference != 0:
+            a, b = inst.response_a, inst.response_b
+            chosen, rejected = (a, b) if r.preference < 0 else (b, a)
+            strength = float(r.strength or abs(r.preference) or 1.0)
+            train.append((inst, chosen, rejected, strength))
+    if not train:
+        raise TrainingError(f"dataset_version: {run.dataset_version} has no non-tie training row")
+    return train, held
+
+
+def _evaluate(score_fn, held, h: dict) -> dict:
+    """Held-out accuracy vs the human aggregate, and the RewardBench-style file if one is named."""
+    from models.reward.evaluation import BenchLayout, bench_scores, correct_flags, scores_row
+
+    metrics: dict[str, Any] = {}
+    if held:
+        ra = score_fn([i.prompt for i, _ in held], [i.response_a for i, _ in held])
+        rb = score_fn([i.prompt for i, _ in held], [i.response_b for i, _ in held])
+        gold = np.array([g for _, g in held])
+        metrics["heldout"] = {"accuracy": float(np.mean((rb - ra) * gold > 0)), "n": len(held)}
+    path = h.get("eval_file") or getattr(settings, "HYBRIDPREF_RM_EVAL_PATH", None)
+    if path:
+        triples = rdata.load_triples(path)
+        limit = h.get("eval_limit_per_subset")
+        if limit:
+            seen: dict[str, int] = {}
+            triples = [t for t in triples if (seen.__setitem__(t.subset, seen.get(t.subset, 0) + 1) or True)
+                       and seen[t.subset] <= int(limit)]  # fmt: skip
+        rc = score_fn([t.prompt for t in triples], [t.chosen for t in triples])
+        rr = score_fn([t.prompt for t in triples], [t.rejected for t in triples])
+        layout = BenchLayout.from_triples([t.subset for t in triples], [t.category for t in triples])
+        metrics["bench"] = {"file": str(path), "n": len(triples),
+                            **scores_row(bench_scores(correct_flags(rc[None], rr[None]), layout))}  # fmt: skip
+    return metrics
+
+
+def _train_transformer(run: RewardModelRun) -> dict:
+    from models.reward.transformer import (
+        PairExample,
+        TrainConfig,
+        TransformerRewardModel,
+        is_complete_artifact,
+    )
+
+    h = run.hyperparameters
+    train, held = _version_examples(run)
+    base = artifact_root() / f"reward-model-{run.pk}"
+    previous = sorted(p for p in base.glob("attempt-*") if is_complete_artifact(p)) if base.exists() else []
+    config = TrainConfig(
+        backbone=str(previous[-1]) if previous else run.backbone, loss=run.loss, lr=h["lr"],
+        batch_size=h["batch_size"], max_length=h["max_length"], epochs=h["epochs"], max_steps=h["max_steps"],
+        seed=h["seed"], device=h.get("device", "cpu"), lora_r=h.get("lora_r", 0),
+    )  # fmt: skip
+    model = TransformerRewardModel(config)
+    out: dict[str, Any] = {}
+    if previous:
+        _log(run, f"reusing the complete artifact of {previous[-1].name}; evaluating only")
+        target = previous[-1]
+    else:
+        _log(run, f"training {run.loss} on {len(train)} pairs ({config.device}), {len(held)} held out")
+        examples = [PairExample(i.prompt, c, r, s) for i, c, r, s in train]
+        state = {"n": 0}
+
+        def progress(step: int, total: int, loss: float) -> None:
+            _progress(run, step, total, f"step {step}/{total} loss {loss:.4f}")
+            state["n"] += 1
+
+        def should_stop() -> bool:
+            return state["n"] % 5 == 0 and _cancel_requested(run)
+
+        out = model.train(examples, progress, should_stop)
+        target = base / f"attempt-{run.attempts}"
+        _log(
+            run,
+            f"trained {out['steps']} steps in {out['train_seconds']:.1f}s, final loss {out['loss_curve'][-1]:.4f}",
+        )
+        model.save(target, {"run": run.pk, "data_order": out["data_order"]})
+    metrics = _evaluate(lambda p, r: model.score(p, r), held, h)
+    metrics["training"] = {k: out[k] for k in ("steps", "train_seconds", "loss_curve") if k in out}
+    return {"metrics": metrics, "artifact_path": str(target)}
+
+
+def _train_proxy(run: RewardModelRun) -> dict:
+    from models.reward.features import _phi
+    from models.reward.proxy import ProxyRewardModel, ProxySettings
+
+    h = run.hyperparameters
+    train, held = _version_examples(run)
+    settings_ = ProxySettings(loss=run.loss if run.loss != "regression" else "bt")
+    cache = embedding_cache()
+    fa = _phi(cache, settings_, [i.prompt for i, *_ in train], [c for _, c, _, _ in train], None)
+    fb = _phi(cache, settings_, [i.prompt for i, *_ in train], [r for _, _, r, _ in train], None)
+    # chosen is "a" here, so every preference is -strength
+    model = ProxyRewardModel(settings_).fit(fa, fb, [-s for *_, s in train])
+    target = artifact_root() / f"reward-model-{run.pk}" / f"attempt-{run.attempts}"
+    target.mkdir(parents=True, exist_ok=True)
+    np.save(target / "coef.npy", model.coef_)
+    metrics = _evaluate(lambda p, r: _phi(cache, settings_, p, r, None) @ model.coef_, held, h)
+    return {"metrics": metrics, "artifact_path": str(target)}
+
+
+def execute_reward_model_run(run_id: int) -> None:
+    def body(run: RewardModelRun) -> dict:
+        return _train_transformer(run) if run.kind == RewardModelRun.Kind.TRANSFORMER else _train_proxy(run)
+
+    _run_guarded(RewardModelRun, run_id, body)
+
+
+# ---------------------------------------------------------------- PPM loop and experiment ----------------
+
+
+def _pool(run) -> tuple:
+    from routing.training.loop import pool_from_instances
+
+    instances = project_instances(run.project, run.lm_judge)
+    return pool_from_instances(instances, run.lm_judge, embedding_cache())
+
+
+def _bench(path: str | None):
+    if not path:
+        return None
+    from models.reward.features import BenchFeatures
+    from models.reward.proxy import ProxySettings
+
+    return BenchFeatures.build(rdata.load_triples(path), embedding_cache(), ProxySettings())
+
+
+def start_ppm_loop(project: Project, lm_judge: str, *, k: int = 200, seed: int = 0, eval_file: str | None = None,
+                   user=None, sync: bool = False) -> PPMLoopRun:  # fmt: skip
+    job = Job.objects.create(kind="ppm_loop", project=project, created_by=user, params={"k": k})
+    run = PPMLoopRun.objects.create(project=project, lm_judge=lm_judge, job=job, created_by=user,
+                                    params={"k": k, "seed": seed, "eval_file": eval_file})  # fmt: skip
+    _dispatch(run, sync)
+    run.refresh_from_db()
+    return run
+
+
+def execute_ppm_loop(run_id: int) -> None:
+    from routing.training.loop import BenchTarget, HeldoutTarget, run_loop
+
+    def body(run: PPMLoopRun) -> dict:
+        p = run.params
+        pool, kept = _pool(run)
+        _log(
+            run, f"pool: {len(kept)} instances (ties under either source dropped), {pool.tags.shape[1]} tags"
+        )
+        targets: list = [HeldoutTarget.make(len(kept), 5, 0.3, p.get("seed", 0))]
+        bench = _bench(p.get("eval_file") or getattr(settings, "HYBRIDPREF_RM_EVAL_PATH", None))
+        if bench is not None:
+            targets.append(BenchTarget(bench))
+
+        def progress(done: int, total: int, message: str) -> None:
+            _progress(run, done, total, message)
+            if _cancel_requested(run):
+                from models.reward.transformer import TrainingCancelled
+
+                raise TrainingCancelled(f"stopped after {done} of {total} candidates")
+
+        result = run_loop(pool, targets, k=p.get("k", 200), seed=p.get("seed", 0), progress=progress)
+        target = artifact_root() / f"ppm-loop-{run.pk}" / f"attempt-{run.attempts}"
+        target.mkdir(parents=True, exist_ok=True)
+        with open(target / "ppms.pkl", "wb") as handle:
+            pickle.dump({"ppms": result.ppms, "feature_names": result.feature_names, "seed": p.get("seed", 0),
+                         "instance_ids": [i.id for i in kept]}, handle)  # fmt: skip
+        with transaction.atomic():  # rows replaced as a whole: a rerun never duplicates them
+            PPMTrainingRow.objects.filter(loop=run).delete()
+            PPMTrainingRow.objects.bulk_create(
+                [
+                    PPMTrainingRow(
+                        loop=run,
+                        candidate=r["candidate"],
+                        human_share=r["human_share"],
+                        features=r["features"],
+                        scores=r["scores"],
+                    )
+                    for r in result.rows()
+                ]  # fmt: skip
+            )
+        for target_name, metrics in result.ppm_metrics.items():
+            for m in metrics:
+                _log(run, f"{target_name} {m['kind']}: Spearman {m['spearman']:.3f} RMSE(x100) {m['rmse_x100']:.3f} "
+                     f"(paper Table 2: {m['paper_spearman']} / {m['paper_rmse_x100']})")  # fmt: skip
+        metrics = {"ppm": result.ppm_metrics, "timings": result.timings, "pool_size": len(kept),
+                   "feature_names": result.feature_names}  # fmt: skip
+        return {"metrics": metrics, "artifact_path": str(target)}
+
+    _run_guarded(PPMLoopRun, run_id, body)
+
+
+def start_routing_experiment(project: Project, lm_judge: str, *, params: dict | None = None, user=None,
+                             sync: bool = False) -> RoutingExperiment:  # fmt: skip
+    job = Job.objects.create(kind="routing_experiment", project=project, created_by=user)
+    run = RoutingExperiment.objects.create(project=project, lm_judge=lm_judge, job=job, created_by=user,
+                                           params=params or {})  # fmt: skip
+    _dispatch(run, sync)
+    run.refresh_from_db()
+    return run
+
+
+def execute_routing_experiment(run_id: int) -> None:
+    from routing.training.experiment import ExperimentConfig, format_table, plot, run_experiment, summarise
+
+    def body(run: RoutingExperiment) -> dict:
+        p = dict(run.params)
+        pool, kept = _pool(run)
+        bench = _bench(p.pop("eval_file", None) or getattr(settings, "HYBRIDPREF_RM_EVAL_PATH", None))
+        allowed = {
+            "budgets",
+            "strategies",
+            "seeds",
+            "k",
+            "test_fraction",
+            "inner_splits",
+            "ppm_kind",
+            "simulated_k",
+        }
+        if set(p) - allowed:
+            raise TrainingError(f"params: unknown keys {sorted(set(p) - allowed)}")
+        config = ExperimentConfig(**p)
+
+        def progress(done: int, total: int, message: str) -> None:
+            _progress(run, done, total, message)
+
+        rows = run_experiment(pool, bench, config, progress)
+        summary = summarise(rows)
+        target = artifact_root() / f"routing-experiment-{run.pk}"
+        target.mkdir(parents=True, exist_ok=True)
+        plot(summary, str(target / "routing_experiment.png"))
+        plot(summary, str(target / "routing_experiment.svg"))
+        _log(run, "\n" + format_table(summary))
+        return {"rows": rows, "summary": summary, "plot_path": str(target / "routing_experiment.png"),
+                "metrics": {"pool_size": len(kept)}}  # fmt: skip
+
+    _run_guarded(RoutingExperiment, run_id, body)

@@ -1,0 +1,115 @@
+"""routing.training: reward-model runs through the job record, queue choice, cancel / crash / resume, the
+PPM loop command, on a slice of real PandaLM imported into a project."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def pandalm_project(project, shared_data, tmp_path, settings):
+    """The first 150 PandaLM rows imported with the real importer, aggregates refreshed, an all-human version."""
+    from annotation.datasets.services import build_dataset_version, refresh_aggregates
+    from annotation.importing.writer import import_file
+
+    settings.DATA_DIR = tmp_path
+    settings.ARTIFACT_DIR = tmp_path / "artifacts"
+    src = shared_data / "pandalm" / "pandalm.jsonl"
+    part = tmp_path / "pandalm-150.jsonl"
+    with open(src) as handle:
+        part.write_text("".join(itertools.islice(handle, 150)))
+    import_file(project, part)
+    refresh_aggregates(project)
+    version = build_dataset_version(project, "all-human", mode="all_human")
+    return project, version
+
+
+def test_queue_follows_gpu_setting(pandalm_project, settings, monkeypatch):
+    from routing.training import services
+
+    project, version = pandalm_project
+    sent = []
+    monkeypatch.setattr(services, "_dispatch", lambda run, sync: sent.append(run.queue))
+    settings.HYBRIDPREF_GPU_WORKER = True
+    run = services.start_reward_model_run(project, version, loss="scaled_bt")
+    assert run.queue == "gpu" and run.hyperparameters["device"] == "cuda"
+    settings.HYBRIDPREF_GPU_WORKER = False
+    run = services.start_reward_model_run(project, version)
+    assert run.queue == "default" and run.hyperparameters["device"] == "cpu"
+    assert sent == ["gpu", "default"]
+    with pytest.raises(services.TrainingError, match="loss"):
+        services.start_reward_model_run(project, version, loss="hinge")
+    with pytest.raises(services.TrainingError, match="unknown keys"):
+        services.start_reward_model_run(project, version, hyperparameters={"lrr": 1})
+
+
+def test_cancel_pending_and_crash_then_resume(pandalm_project, monkeypatch):
+    from routing.training import services
+    from routing.training.models import RewardModelRun, Status
+
+    project, version = pandalm_project
+    monkeypatch.setattr(services, "_dispatch", lambda run, sync: None)
+    run = services.start_reward_model_run(project, version, kind="proxy")
+    services.request_cancel(run)
+    run.refresh_from_db()
+    assert run.status == Status.CANCELLED and run.job.status == "cancelled"
+    # a run whose worker died: "running" with an old heartbeat
+    crashed = services.start_reward_model_run(
+        project, version, kind="proxy", hyperparameters={"test_fraction": 0.3}
+    )
+    RewardModelRun.objects.filter(pk=crashed.pk).update(
+        status=Status.RUNNING, attempts=1, heartbeat_at=timezone.now() - timedelta(hours=2)
+    )
+    assert services.mark_crashed() == 1
+    crashed.refresh_from_db()
+    assert crashed.status == Status.CRASHED
+    monkeypatch.undo()
+    services.resume(crashed, sync=True)
+    crashed.refresh_from_db()
+    assert crashed.status == Status.SUCCEEDED, crashed.error
+    assert crashed.attempts == 2 and crashed.artifact_path.endswith("attempt-2")
+    assert 0.5 < crashed.metrics["heldout"]["accuracy"] <= 1.0
+    with pytest.raises(services.TrainingError, match="nothing to resume"):
+        services.resume(crashed)
+
+
+@pytest.mark.slow
+def test_transformer_reward_model_end_to_end(pandalm_project, shared_data):
+    """MiniLM + scalar head, BT loss, a few CPU steps, scored on held-out pairs and rm-eval via the record."""
+    from routing.training.models import Status
+    from routing.training.services import start_reward_model_run
+
+    project, version = pandalm_project
+    hyper = {"max_steps": 8, "batch_size": 4, "max_length": 128, "test_fraction": 0.2,
+             "eval_file": str(shared_data / "rm-eval" / "rm-eval.jsonl"), "eval_limit_per_subset": 2}  # fmt: skip
+    run = start_reward_model_run(project, version, loss="bt", hyperparameters=hyper, sync=True)
+    assert run.status == Status.SUCCEEDED, run.error
+    assert run.job.status == "succeeded" and run.job.result["run"] == run.pk
+    assert run.metrics["training"]["steps"] == 8 and len(run.metrics["training"]["loss_curve"]) == 8
+    assert run.metrics["heldout"]["n"] > 20
+    bench = run.metrics["bench"]
+    assert set(bench["categories"]) == {"bias", "chat", "chat-hard", "safety"} and len(bench["subsets"]) == 17
+    assert (run.metrics and run.artifact_path) and "trained 8 steps" in run.logs
+    from pathlib import Path
+
+    assert (Path(run.artifact_path) / "done.json").exists()
+
+
+def test_ppm_loop_command(pandalm_project, capsys):
+    from routing.training.models import PPMLoopRun, PPMTrainingRow
+
+    project, _ = pandalm_project
+    call_command("ppm_loop", project.name, "--k", "24", "--sync")
+    run = PPMLoopRun.objects.get()
+    assert run.status == "succeeded", run.error
+    assert PPMTrainingRow.objects.filter(loop=run).count() == 24
+    kinds = {m["kind"] for m in run.metrics["ppm"]["heldout"]}
+    assert kinds == {"linear", "quadratic", "lightgbm"}
+    assert "Spearman" in capsys.readouterr().out
