@@ -20,7 +20,8 @@ class QualificationItemSerializer(serializers.ModelSerializer):
         fields = ["id", "prompt", "messages", "response_a", "response_b", "expected", "explanation", "active"]
 
     def validate_expected(self, value: str) -> str:
-        kind = (self.context["project"].scheme or {}).get("kind")
+        project = self.context.get("project")
+        kind = (project.scheme or {}).get("kind") if project is not None else None
         if kind == "helpsteer2" and value == Expected.TIE:
             raise serializers.ValidationError("a HelpSteer2 project has no tie option")
         if kind == "multipref" and value == Expected.NEITHER:
@@ -47,7 +48,10 @@ class GoldAnswerSerializer(serializers.ModelSerializer):
 
     def get_fields(self):
         fields = super().get_fields()
-        fields["instance"].queryset = Instance.objects.filter(project=self.context["project"])
+        project = self.context.get("project")  # absent when the OpenAPI schema is generated
+        fields["instance"].queryset = (
+            Instance.objects.filter(project=project) if project is not None else Instance.objects.none()
+        )
         return fields
 
     def validate(self, attrs):

@@ -114,6 +114,10 @@
     showError(result.data.detail || "Could not skip.");
   }
 
+  const autofocus = document.querySelector("[data-autofocus]");
+  if (autofocus) autofocus.focus();
+  else if (questions.length) focusQuestion(questions[0]);
+
   if (form) {
     form.addEventListener("submit", (event) => { event.preventDefault(); submitTask(); });
     const skipButton = document.getElementById("skip-btn");
