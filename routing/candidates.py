@@ -143,12 +143,13 @@ class ChunkedSampler:
 
     Each round draws one permutation of the instances and cuts its first ``n_chunks * s`` positions into
     chunks of s instances (per-chunk tag counts: one O(N F) pass). A candidate is q = b // s whole chunks
-    plus the first b - q s instances of one more chunk, the chunks picked at random. Because the chunk
-    positions are drawn independently of the permutation, every candidate is exactly a uniformly random
-    b-subset; candidates of one round share chunks (they are not independent), so rounds are short and each
-    has a fresh permutation. For b > N/2 the LM side is sampled and subtracted from the totals.
-
-    Counts of a round: K x n_chunks selection matrix times n_chunks x F chunk counts, instead of K x N x F.
+    plus the first b - q s instances of one more chunk. Which chunk *positions* each candidate takes is a
+    bank of selections drawn once (the spec's trick: a fresh permutation of the instances turns a fixed batch
+    of selections into a fresh batch), so a round costs one permutation, one O(N F) pass and one
+    (K x n_chunks) @ (n_chunks x F) product. Because the selections are independent of the permutation,
+    every candidate is exactly a uniformly random b-subset; candidates of one round share chunks (they are
+    not independent), which is why each round has a fresh permutation. For b > N/2 the LM side is sampled
+    and subtracted from the totals.
     """
 
     def __init__(
@@ -157,7 +158,7 @@ class ChunkedSampler:
         budget: int,
         rng: np.random.Generator,
         n_chunks: int = 256,
-        per_round: int = 4096,
+        per_round: int = 32768,
     ) -> None:
         self.T = np.asarray(T, dtype=np.float32)
         self.N = self.T.shape[0]
@@ -171,35 +172,33 @@ class ChunkedSampler:
         self.s = max(1, self.N // n_chunks)
         self.n_chunks = self.N // self.s
         self.q, self.r = divmod(self.b, self.s)
-        if self.q + (1 if self.r else 0) > self.n_chunks:
-            raise ValueError(
-                "ChunkedSampler: budget too large for the chunking"
-            )  # cannot happen for b <= N/2
         self.total = self.T.sum(axis=0)
+        take = self.q + (1 if self.r else 0)
+        if take > self.n_chunks:  # cannot happen for b <= N/2
+            raise ValueError("ChunkedSampler: budget too large for the chunking")
+        keys = rng.random((per_round, self.n_chunks), dtype=np.float32)
+        self.picked = (
+            np.argpartition(keys, take - 1, axis=1)[:, :take] if take else np.zeros((per_round, 0), np.int64)
+        )
+        self.select = np.zeros((per_round, self.n_chunks), dtype=np.float32)
+        np.put_along_axis(self.select, self.picked[:, : self.q], 1.0, axis=1)
 
     def round(self, k: int | None = None) -> tuple[np.ndarray, dict]:
-        """Counts (k x F) of k fresh candidates and what is needed to rebuild any of their masks."""
-        k = self.per_round if k is None else k
+        """Counts (k x F, k <= per_round) of k fresh candidates and what rebuilds any of their masks."""
+        k = self.per_round if k is None else min(k, self.per_round)
         perm = self.rng.permutation(self.N)
         used = perm[: self.n_chunks * self.s].reshape(self.n_chunks, self.s)
         Tp = self.T[used]  # n_chunks x s x F
-        full = Tp.sum(axis=1)
-        partial = Tp[:, : self.r].sum(axis=1)
-        take = self.q + (1 if self.r else 0)
-        keys = self.rng.random((k, self.n_chunks), dtype=np.float32)
-        picked = np.argpartition(keys, take - 1, axis=1)[:, :take] if take else np.zeros((k, 0), np.int64)
-        sel = np.zeros((k, self.n_chunks), dtype=np.float32)
-        np.put_along_axis(sel, picked[:, : self.q], 1.0, axis=1)
-        counts = sel @ full
+        counts = self.select[:k] @ Tp.sum(axis=1)
         if self.r:
-            counts += partial[picked[:, self.q]]
+            counts += Tp[:, : self.r].sum(axis=1)[self.picked[:k, self.q]]
         if self.complement:
             counts = self.total[None, :] - counts
-        return counts, {"used": used, "picked": picked}
+        return counts, {"used": used}
 
     def mask(self, state: dict, row: int) -> np.ndarray:
         """The boolean mask of candidate ``row`` of a round."""
-        chunks = state["picked"][row]
+        chunks = self.picked[row]
         members = [state["used"][chunks[: self.q]].ravel()]
         if self.r:
             members.append(state["used"][chunks[self.q], : self.r])

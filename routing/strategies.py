@@ -101,14 +101,39 @@ def _simulated_masks(ppm, builder, b, rng, k, batch: int = 500) -> tuple[np.ndar
     return best, np.concatenate(preds)
 
 
+def count_space_predictor(ppm: PPM, builder: FeatureBuilder, budget: int):
+    """predict(counts) for candidates of one budget, with the mode's scaling and the constant human share
+    folded into the PPM's explicit form (float32, no per-candidate feature arrays); None for LightGBM."""
+    if ppm.form_ is None:
+        return None
+    c, g, Q = ppm.form_
+    F = builder.T.shape[1]
+    x0 = builder.from_counts(np.zeros((1, F)), np.array([budget]))[0]  # share column at this budget
+    scale = builder.from_counts(np.eye(F), np.zeros(F)) - builder.from_counts(np.zeros((F, F)), np.zeros(F))
+    A = scale[:, :F].diagonal()  # x = x0 + A * counts on the tag columns
+    G = np.zeros(len(x0))
+    G[:F] = A
+    const = c + g @ x0 + x0 @ Q @ x0
+    lin = (g + 2 * Q @ x0)[:F] * A
+    quad = (Q[:F, :F] * A[:, None]) * A[None, :]
+    lin32, quad32 = lin.astype(np.float32), quad.astype(np.float32)
+
+    def predict(counts: np.ndarray) -> np.ndarray:
+        counts = np.asarray(counts, dtype=np.float32)
+        return const + counts @ lin32 + np.einsum("kf,kf->k", counts @ quad32, counts)
+
+    return predict
+
+
 def _simulated_chunked(ppm, builder, b, rng, k) -> tuple[np.ndarray, np.ndarray]:
-    sampler = ChunkedSampler(builder.T_count, b, rng)
+    sampler = ChunkedSampler(builder.T_count, b, rng, per_round=max(1, min(k, 32768)))
+    fast = count_space_predictor(ppm, builder, b)
     best, best_pred, preds = None, -np.inf, []
     done = 0
     while done < k:
         n = min(sampler.per_round, k - done)
         counts, state = sampler.round(n)
-        p = ppm.predict(builder.from_counts(counts, np.full(n, b)))
+        p = fast(counts) if fast is not None else ppm.predict(builder.from_counts(counts, np.full(n, b)))
         preds.append(p)
         j = int(np.argmax(p))
         if p[j] > best_pred:

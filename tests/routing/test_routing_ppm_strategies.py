@@ -223,3 +223,13 @@ def test_budget_resolution():
 def test_metrics():
     m = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 4.0]))
     assert m["spearman"] == pytest.approx(1.0) and m["rmse"] == pytest.approx(np.sqrt(1 / 3))
+
+
+def test_count_space_predictor_matches_ppm(fitted, builder):
+    from routing.strategies import count_space_predictor
+
+    ppm = fitted[0]
+    sampler = ChunkedSampler(builder.T_count, 200, np.random.default_rng(0), per_round=16)
+    counts, _ = sampler.round()
+    fast = count_space_predictor(ppm, builder, 200)
+    assert np.allclose(fast(counts), ppm.predict(builder.from_counts(counts, np.full(16, 200))), atol=1e-4)
