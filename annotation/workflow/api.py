@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
@@ -80,6 +82,7 @@ class QualificationItemViewSet(ManagerMixin, viewsets.ModelViewSet):
     """Qualification test items with their expected answers (researchers and admins only)."""
 
     serializer_class = QualificationItemSerializer
+    queryset = QualificationItem.objects.none()  # for the schema; get_queryset scopes to the project
 
     def get_queryset(self):
         return QualificationItem.objects.filter(project=self.get_project())
@@ -92,6 +95,7 @@ class GoldAnswerViewSet(ManagerMixin, viewsets.ModelViewSet):
     """Known answers of gold instances, which are mixed into annotators' tasks."""
 
     serializer_class = GoldAnswerSerializer
+    queryset = GoldAnswer.objects.none()  # for the schema; get_queryset scopes to the project
 
     def get_queryset(self):
         return GoldAnswer.objects.filter(instance__project=self.get_project()).select_related("instance")
@@ -100,6 +104,7 @@ class GoldAnswerViewSet(ManagerMixin, viewsets.ModelViewSet):
 class HumanQueueView(ManagerMixin, APIView):
     """The researcher's set of instances for people (used until a routing run exists)."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project: str) -> Response:
         source = instances_for_people(self.get_project())
         entries = HumanQueueEntry.objects.filter(project=self.get_project()).select_related("instance")
@@ -110,6 +115,7 @@ class HumanQueueView(ManagerMixin, APIView):
             }
         )
 
+    @extend_schema(request=HumanQueueSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str) -> Response:
         serializer = HumanQueueSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -119,6 +125,7 @@ class HumanQueueView(ManagerMixin, APIView):
             {"added": added, "queued": HumanQueueEntry.objects.filter(project=self.get_project()).count()}
         )
 
+    @extend_schema(request=HumanQueueSerializer, responses=OpenApiTypes.OBJECT)
     def delete(self, request: Request, project: str) -> Response:
         serializer = HumanQueueSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -148,6 +155,7 @@ class HumanQueueView(ManagerMixin, APIView):
 class ProgressView(ManagerMixin, APIView):
     """Per instance: annotations done vs needed (researcher view)."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project: str) -> Response:
         project_obj = self.get_project()
         quota = tasks.quotas(project_obj)
@@ -182,6 +190,7 @@ class ProgressView(ManagerMixin, APIView):
 class MyStatusView(ProjectMixin, APIView):
     """The caller's own qualification status and progress in a project."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project: str) -> Response:
         project_obj = self.get_project()
         body = {"qualification": status_of(request.user, project_obj).as_dict()}
@@ -194,6 +203,7 @@ class MyStatusView(ProjectMixin, APIView):
 class QualificationAttemptView(ProjectMixin, APIView):
     """Start (or resume) a qualification attempt: the drawn items, without their expected answers."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str) -> Response:
         project_obj = self.get_project()
         if not permissions.is_annotator_on(request.user, project_obj):
@@ -225,6 +235,7 @@ def attempt_payload(attempt: QualificationAttempt) -> dict:
 
 
 class QualificationSubmitView(ProjectMixin, APIView):
+    @extend_schema(request=AttemptSubmitSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str, attempt: int) -> Response:
         found = get_object_or_404(
             QualificationAttempt, pk=attempt, project=self.get_project(), user=request.user
@@ -257,6 +268,7 @@ def not_allowed_response(error: NotAllowed) -> Response:
 class NextTaskView(ProjectMixin, APIView):
     """Lease the caller's next task. ``task`` is null when nothing is left; ``why`` names the stages."""
 
+    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str) -> Response:
         try:
             choice = tasks.next_task(request.user, self.get_project())
@@ -270,6 +282,7 @@ class NextTaskView(ProjectMixin, APIView):
 class SubmitTaskView(ProjectMixin, APIView):
     """Submit an answer (in shown order) for a leased task; invalid answers are refused naming the field."""
 
+    @extend_schema(request=TaskSubmitSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str, task: int) -> Response:
         self.get_project()
         serializer = TaskSubmitSerializer(data=request.data)
@@ -294,6 +307,7 @@ class SubmitTaskView(ProjectMixin, APIView):
 
 
 class SkipTaskView(ProjectMixin, APIView):
+    @extend_schema(request=SkipSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str, task: int) -> Response:
         self.get_project()
         serializer = SkipSerializer(data=request.data)
