@@ -93,6 +93,9 @@ class PPMTrainingRow(models.Model):
         ordering = ["loop", "candidate"]
         constraints = [models.UniqueConstraint(fields=["loop", "candidate"], name="one_row_per_candidate")]
 
+    def __str__(self) -> str:
+        return f"loop {self.loop_id} candidate {self.candidate}"
+
 
 class RoutingExperiment(RunBase):
     """100% human / 100% LM / random / routed mixes / random-label control, several seeds."""

@@ -48,7 +48,9 @@ def artifact_root() -> Path:
 def embedding_cache():
     from models.reward.embedding_cache import EmbeddingCache
 
-    return EmbeddingCache(Path(settings.DATA_DIR) / "embeddings")
+    return EmbeddingCache(
+        getattr(settings, "HYBRIDPREF_EMBEDDING_CACHE", None) or Path(settings.DATA_DIR) / "embeddings"
+    )
 
 
 # ---------------------------------------------------------------- project -> pure instances ---------------

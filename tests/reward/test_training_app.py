@@ -13,14 +13,21 @@ from django.utils import timezone
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(scope="session")
+def embedding_dir(tmp_path_factory):
+    """One embedding cache for the whole session: each text is encoded once, as in production."""
+    return tmp_path_factory.mktemp("embeddings")
+
+
 @pytest.fixture
-def pandalm_project(project, shared_data, tmp_path, settings):
+def pandalm_project(project, shared_data, tmp_path, settings, embedding_dir):
     """The first 150 PandaLM rows imported with the real importer, aggregates refreshed, an all-human version."""
     from annotation.datasets.services import build_dataset_version, refresh_aggregates
     from annotation.importing.writer import import_file
 
     settings.DATA_DIR = tmp_path
     settings.ARTIFACT_DIR = tmp_path / "artifacts"
+    settings.HYBRIDPREF_EMBEDDING_CACHE = embedding_dir
     src = shared_data / "pandalm" / "pandalm.jsonl"
     part = tmp_path / "pandalm-150.jsonl"
     with open(src) as handle:
@@ -106,10 +113,10 @@ def test_ppm_loop_command(pandalm_project, capsys):
     from routing.training.models import PPMLoopRun, PPMTrainingRow
 
     project, _ = pandalm_project
-    call_command("ppm_loop", project.name, "--k", "24", "--sync")
+    call_command("ppm_loop", project.name, "--k", "12", "--sync")
     run = PPMLoopRun.objects.get()
     assert run.status == "succeeded", run.error
-    assert PPMTrainingRow.objects.filter(loop=run).count() == 24
+    assert PPMTrainingRow.objects.filter(loop=run).count() == 12
     kinds = {m["kind"] for m in run.metrics["ppm"]["heldout"]}
     assert kinds == {"linear", "quadratic", "lightgbm"}
     assert "Spearman" in capsys.readouterr().out
