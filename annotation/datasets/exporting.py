@@ -7,8 +7,8 @@ Two forms (spec/annotation.md section 6):
 * ``full`` - one row per annotation (every human label, and the dataset's LM label) with the final label.
 
 Every row carries the provenance columns (:data:`PROVENANCE_COLUMNS`). Rows are streamed from the database
-in chunks and written chunk by chunk (Parquet: one row group per chunk; the HF folder is built from that
-Parquet file, which ``datasets`` converts batch by batch), so memory stays bounded whatever the size.
+in chunks and written chunk by chunk (Parquet: one row group per chunk; the HF folder: Arrow record batches, see
+:class:`_HfFolder`), so memory stays bounded whatever the size.
 Output goes to ``<dir>.partial`` first and is renamed when complete: a crashed export leaves no half files.
 """
 
@@ -232,13 +232,76 @@ RECORDS = {"pairwise": pairwise_records, "full": full_records}
 # ------------------------------------------------------------------------------------------- writers
 
 
-class _Writers:
-    """The text/columnar writers of one form, fed chunk by chunk."""
+class _HfFolder:
+    """A ``datasets.load_from_disk`` folder written in one streaming pass, as ``Dataset.save_to_disk`` lays it
+    out: Arrow shards ``data-XXXXX-of-NNNNN.arrow`` (a new shard past ``max_shard_bytes``), ``state.json`` and
+    ``dataset_info.json``. Writing it directly avoids a second pass and a full copy through the cache."""
 
-    def __init__(self, directory: Path, form: str, formats: set[str]):
+    def __init__(self, target: Path, schema: pa.Schema, fingerprint: str, max_shard_bytes: int = 500 * 2**20):
+        from datasets import Features
+
+        self.target = target
+        self.features = Features.from_arrow_schema(schema)
+        self.fingerprint = fingerprint
+        self.max_shard_bytes = max_shard_bytes
+        self.shards: list[Path] = []
+        self._writer = None
+        self._bytes = 0
+        target.mkdir(parents=True)
+
+    def _open(self) -> None:
+        from datasets.arrow_writer import ArrowWriter
+
+        path = self.target / f"shard-{len(self.shards):05d}.arrow"
+        self.shards.append(path)
+        self._writer = ArrowWriter(features=self.features, path=str(path))
+        self._bytes = 0
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None or self._bytes >= self.max_shard_bytes:
+            self._finish_shard()
+            self._open()
+        self._writer.write_table(table)
+        self._bytes += table.nbytes
+
+    def _finish_shard(self) -> None:
+        if self._writer is not None:
+            self._writer.finalize()
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        from dataclasses import asdict
+
+        from datasets import DatasetInfo
+
+        if not self.shards:
+            self._open()  # an empty dataset still gets one (empty) shard with the schema
+        self._finish_shard()
+        total = len(self.shards)
+        files = []
+        for index, path in enumerate(self.shards):
+            name = f"data-{index:05d}-of-{total:05d}.arrow"
+            path.rename(self.target / name)
+            files.append({"filename": name})
+        state = {
+            "_data_files": files, "_fingerprint": self.fingerprint, "_format_columns": None, "_format_kwargs": {},
+            "_format_type": None, "_output_all_columns": False, "_split": None,
+        }  # fmt: skip
+        (self.target / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
+        info = asdict(DatasetInfo(features=self.features))
+        (self.target / "dataset_info.json").write_text(
+            json.dumps({k: info[k] for k in sorted(info)}, indent=2)
+        )
+
+
+class _Writers:
+    """The writers of one form, fed chunk by chunk."""
+
+    def __init__(self, directory: Path, form: str, formats: set[str], fingerprint: str):
         self.schema = SCHEMAS[form]
         self.paths: dict[str, Path] = {}
-        self._jsonl = self._csv_file = self._csv = self._parquet = None
+        self._jsonl = self._csv_file = self._csv = self._parquet = self._hf = None
         if "jsonl" in formats:
             self.paths["jsonl"] = directory / f"{form}.jsonl"
             self._jsonl = self.paths["jsonl"].open("w", encoding="utf-8")
@@ -247,10 +310,12 @@ class _Writers:
             self._csv_file = self.paths["csv"].open("w", encoding="utf-8", newline="")
             self._csv = csv.DictWriter(self._csv_file, fieldnames=self.schema.names)
             self._csv.writeheader()
-        if "parquet" in formats or "hf" in formats:
-            # The HF folder is made from the Parquet file; without "parquet" asked it is removed afterwards.
+        if "parquet" in formats:
             self.paths["parquet"] = directory / f"{form}.parquet"
             self._parquet = pq.ParquetWriter(self.paths["parquet"], self.schema)
+        if "hf" in formats:
+            self.paths["hf"] = directory / f"hf_{form}"
+            self._hf = _HfFolder(self.paths["hf"], self.schema, f"{fingerprint}-{form}")
 
     def write(self, records: list[dict[str, Any]]) -> None:
         if self._jsonl is not None:
@@ -259,24 +324,20 @@ class _Writers:
             self._csv.writerows(
                 {k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in records
             )
-        if self._parquet is not None and records:
-            self._parquet.write_table(pa.Table.from_pylist(records, schema=self.schema))
+        if records and (self._parquet is not None or self._hf is not None):
+            table = pa.Table.from_pylist(records, schema=self.schema)
+            if self._parquet is not None:
+                self._parquet.write_table(table)
+            if self._hf is not None:
+                self._hf.write(table)
 
     def close(self) -> None:
-        for handle in (self._jsonl, self._csv_file, self._parquet):
+        for handle in (self._jsonl, self._csv_file, self._parquet, self._hf):
             if handle is not None:
                 handle.close()
 
-
-def _save_hf(parquet_path: Path, target: Path, work: Path) -> None:
-    """A ``datasets.load_from_disk`` folder, built from the Parquet file batch by batch (memory-mapped)."""
-    from datasets import Dataset
-
-    cache = work / "hf-cache"
-    dataset = Dataset.from_parquet(str(parquet_path), cache_dir=str(cache), keep_in_memory=False)
-    dataset.save_to_disk(str(target))
-    del dataset
-    shutil.rmtree(cache, ignore_errors=True)
+    def files(self) -> list[str]:
+        return [f"{p.name}/" if fmt == "hf" else p.name for fmt, p in self.paths.items()]
 
 
 def export_version(
@@ -307,7 +368,7 @@ def export_version(
     rows: dict[str, int] = {}
     files: list[str] = []
     for form in forms:
-        writers = _Writers(partial, form, set(formats))
+        writers = _Writers(partial, form, set(formats), f"{version.project_id}-{version.pk}")
         rows[form] = 0
         try:
             for records in RECORDS[form](version, chunk_size):
@@ -317,12 +378,7 @@ def export_version(
                     progress(rows[form], expected[form], f"{form}: {rows[form]} rows written")
         finally:
             writers.close()
-        if "hf" in formats:
-            _save_hf(writers.paths["parquet"], partial / f"hf_{form}", partial)
-            files.append(f"hf_{form}/")
-            if "parquet" not in formats:
-                writers.paths["parquet"].unlink()
-        files += [p.name for fmt, p in writers.paths.items() if fmt in formats]
+        files += writers.files()
     card = dataset_card(version, rows, sorted(files), formats, forms)
     (partial / "dataset_card.json").write_text(json.dumps(card, indent=2, default=str))
     (partial / "dataset_card.md").write_text(card_markdown(card))
