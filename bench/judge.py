@@ -91,12 +91,23 @@ def main() -> None:
     parser.add_argument("--base-url", help="A real OpenAI-compatible server to include.")
     parser.add_argument("--model", help="Model name on that server.")
     parser.add_argument("--skip-local", action="store_true")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for the local backend (1 avoids thrashing on a shared CPU)",
+    )
     args = parser.parse_args()
 
     results: list[dict] = []
     if not args.skip_local:
         items = load_pairs(Path(args.data), args.local_pairs)
-        run("local (SmolLM2-135M, CPU)", {"backend": "local", "prompt": args.prompt}, items, results)
+        run(
+            "local (SmolLM2-135M, CPU)",
+            {"backend": "local", "prompt": args.prompt, "threads": args.threads},
+            items,
+            results,
+        )
 
     items = load_pairs(Path(args.data), args.http_pairs)
     top = {"A": -0.4, "B": -1.3, "tie": -4.0}

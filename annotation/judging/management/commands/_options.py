@@ -21,6 +21,11 @@ def add_backend_arguments(parser) -> None:
     parser.add_argument("--timeout", type=float)
     parser.add_argument("--name", help="Judge name stored on labels (default: the model).")
     parser.add_argument("--cache-dir", help="Local backend: where converted weights are kept.")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="Local backend: torch threads (1 is fastest on a CPU shared with other work).",
+    )
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--limit", type=int, help="Only the first N instances (by id).")
     parser.add_argument(
@@ -48,6 +53,7 @@ def backend_config(options: dict[str, Any]) -> dict[str, Any]:
         "timeout": "timeout",
         "name": "name",
         "cache_dir": "cache_dir",
+        "threads": "threads",
     }
     for option, key in mapping.items():
         if options.get(option) is not None:
