@@ -38,6 +38,9 @@ def _latest_routing_run_decisions(project: Project):
     except FieldDoesNotExist:
         log.warning("routing.RoutingDecision has no 'run' field; falling back to the researcher queue")
         return None, None
+    if not _has_field(run_model, "project"):
+        log.warning("the routing run model has no 'project' field; falling back to the researcher queue")
+        return None, None
     runs = run_model.objects.filter(project=project)
     order = ["-created_at", "-id"] if _has_field(run_model, "created_at") else ["-id"]
     run = runs.order_by(*order).first()

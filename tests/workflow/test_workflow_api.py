@@ -396,3 +396,25 @@ def test_demo_qualification_loader_is_idempotent(mp_project):
     assert load_demo_qualification(mp_project) == 0
     call_command("load_demo_qualification", mp_project.name, "--replace")
     assert mp_project.qualification_items.count() == 10
+
+
+def test_admin_pages_for_workflow_models(client, admin_user, mp_project):
+    load_demo_qualification(mp_project)
+    client.force_login(admin_user)
+    for model in [
+        "qualificationitem",
+        "qualificationattempt",
+        "workflowsettings",
+        "assignment",
+        "humanqueueentry",
+    ]:
+        assert client.get(f"/admin/workflow/{model}/").status_code == 200, model
+    item = mp_project.qualification_items.first()
+    assert client.get(f"/admin/workflow/qualificationitem/{item.pk}/change/").status_code == 200
+
+
+def test_without_routing_run_the_researcher_queue_is_the_source(mp_project):
+    from annotation.workflow.queue import instances_for_people
+
+    source = instances_for_people(mp_project)
+    assert source.instances.count() == 6 and "researcher" in source.description
