@@ -1,0 +1,274 @@
+"""Glue between the pure routing core and the database: compute and store tags, build a project's tag
+table, fit/register PPMs, route a project and record the decisions, tag-gain reports."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from django.apps import apps
+from django.conf import settings
+from django.db import transaction
+
+from annotation.models import Instance, Project
+from routing.binning import LengthEdges as CoreLengthEdges
+from routing.binning import TagTable
+from routing.config import Mode, get_mode
+from routing.features import FeatureBuilder
+from routing.ppm import PPM
+from routing.strategies import resolve_budget, route, tag_gain_table
+from routing.textual import LENGTH_TAGS, TAG_NAMES, TextPair, compute_textual_tags, tag_version
+
+from .models import LengthEdges, PPMArtifact, RoutingDecision, RoutingRun, TagValue
+
+EXTRACTOR = "textual"
+
+
+class RoutingError(Exception):
+    """A routing request that cannot be carried out; the message says what and where."""
+
+
+def _pair(instance: Instance) -> TextPair:
+    prompt: Any = instance.prompt or instance.messages or ""
+    return TextPair.of(prompt, instance.response_a, instance.response_b)
+
+
+def tag_versions(mode: Mode) -> dict[str, str]:
+    return {name: tag_version(name, mode) for name in TAG_NAMES}
+
+
+def missing_instances(project: Project, mode: Mode) -> list[Instance]:
+    """Instances lacking at least one textual tag at the current versions (what a resumed job still has to do)."""
+    versions = tag_versions(mode)
+    done: dict[int, int] = {}
+    rows = TagValue.objects.filter(instance__project=project, extractor_version__in=set(versions.values()))
+    for inst_id, tag, version in rows.values_list("instance_id", "tag", "extractor_version"):
+        if versions.get(tag) == version:
+            done[inst_id] = done.get(inst_id, 0) + 1
+    return [i for i in project.instances.order_by("id") if done.get(i.id, 0) < len(TAG_NAMES)]
+
+
+def compute_project_tags(
+    project: Project,
+    mode: str | Mode = "recommended",
+    chunk_size: int = 256,
+    device: str | None = None,
+    progress: Callable[..., None] | None = None,
+) -> dict[str, Any]:
+    """Compute the 9 textual tags of every instance that lacks them, one committed chunk at a time.
+
+    Resumable: a crash loses at most the chunk in flight; a re-run starts from what is stored. When every
+    instance has its tags, the length edges are fitted once and stored (kept on later runs).
+    """
+    mode = get_mode(mode)
+    versions = tag_versions(mode)
+    total = project.instances.count()
+    todo = missing_instances(project, mode)
+    done = total - len(todo)
+    if progress:
+        progress(done, total, f"{len(todo)} instances to tag")
+    for start in range(0, len(todo), chunk_size):
+        chunk = todo[start : start + chunk_size]
+        values = compute_textual_tags([_pair(i) for i in chunk], mode, TAG_NAMES, device=device)
+        rows = [
+            TagValue(
+                instance=inst,
+                tag=name,
+                value=float(values[name][j]),
+                extractor=EXTRACTOR,
+                extractor_version=versions[name],
+            )
+            for j, inst in enumerate(chunk)
+            for name in TAG_NAMES
+        ]
+        with transaction.atomic():
+            TagValue.objects.bulk_create(rows, ignore_conflicts=True)
+        done += len(chunk)
+        if progress:
+            progress(done, total, f"tagged {done} of {total}")
+    edges = ensure_length_edges(project, mode)
+    return {"instances": total, "computed": len(todo), "versions": versions, "length_edges": edges.edges}
+
+
+def _length_version(mode: Mode) -> str:
+    return "|".join(tag_version(t, mode) for t in LENGTH_TAGS)
+
+
+def ensure_length_edges(project: Project, mode: Mode, refit: bool = False) -> CoreLengthEdges:
+    """The project's stored length edges, fitted on all its instances the first time (or when ``refit``)."""
+    version = _length_version(mode)
+    stored = LengthEdges.objects.filter(project=project, version=version).first()
+    if stored is not None and not refit:
+        return CoreLengthEdges.from_json(stored.edges)
+    textual, ids = _textual_arrays(project, mode, LENGTH_TAGS)
+    if not ids:
+        raise RoutingError(f"project {project.name!r}: no tagged instances to fit length edges on")
+    edges = CoreLengthEdges.fit(textual)
+    LengthEdges.objects.update_or_create(
+        project=project, version=version, defaults={"edges": {"edges": edges.edges, "n": edges.n}}
+    )
+    return edges
+
+
+def _textual_arrays(
+    project: Project, mode: Mode, tags: Sequence[str]
+) -> tuple[dict[str, np.ndarray], list[int]]:
+    """Raw values of ``tags`` (current versions) for the project's instances, which must all have them."""
+    versions = {t: tag_version(t, mode) for t in tags}
+    ids = list(project.instances.order_by("id").values_list("id", flat=True))
+    index = {i: k for k, i in enumerate(ids)}
+    arrays = {t: np.full(len(ids), np.nan) for t in tags}
+    rows = TagValue.objects.filter(instance__project=project, tag__in=list(tags)).values_list(
+        "instance_id", "tag", "value", "extractor_version"
+    )
+    for inst_id, tag, value, version in rows:
+        if versions[tag] == version:
+            arrays[tag][index[inst_id]] = value
+    missing = sorted({ids[k] for t in tags for k in np.nonzero(np.isnan(arrays[t]))[0]})
+    if missing:
+        raise RoutingError(
+            f"project {project.name!r}: {len(missing)} instances lack textual tags (first ids {missing[:5]}); "
+            f"run `manage.py compute_tags {project.name}`"
+        )
+    return arrays, ids
+
+
+def prompt_tag_answers(
+    instance_ids: Sequence[int], tagger_model: str | None = None, prompt_version: str | None = None
+) -> list[dict | None]:
+    """Descriptive answers per instance from ``judging.PromptTagRecord`` (latest record; None when absent).
+
+    Read lazily: when the judging app is not installed, every instance has no answers (no feature fires).
+    """
+    try:
+        Record = apps.get_model("judging", "PromptTagRecord")
+    except LookupError:
+        return [None] * len(instance_ids)
+    qs = Record.objects.filter(instance_id__in=list(instance_ids))
+    if tagger_model:
+        qs = qs.filter(model=tagger_model)
+    if prompt_version:
+        qs = qs.filter(prompt_version=prompt_version)
+    latest: dict[int, dict] = {}
+    for inst_id, answers in qs.order_by("created_at", "id").values_list("instance_id", "answers"):
+        latest[inst_id] = answers if isinstance(answers, dict) else {}
+    return [latest.get(i) for i in instance_ids]
+
+
+def project_tag_table(
+    project: Project,
+    mode: str | Mode = "recommended",
+    tagger_model: str | None = None,
+    prompt_version: str | None = None,
+) -> TagTable:
+    """The project's TagTable: stored textual values, stored length edges, LM-tagger answers."""
+    mode = get_mode(mode)
+    textual, ids = _textual_arrays(project, mode, TAG_NAMES)
+    edges = ensure_length_edges(project, mode)
+    answers = prompt_tag_answers(ids, tagger_model, prompt_version)
+    return TagTable.build(ids, textual, answers, edges=edges, tag_versions=tag_versions(mode))
+
+
+def register_ppm(
+    ppm: PPM, name: str, project: Project | None = None, out_dir: str | Path | None = None, **metadata: Any
+) -> PPMArtifact:
+    """Save a fitted PPM under the artifact directory and record it (replacing an artifact of that name)."""
+    out_dir = Path(out_dir) if out_dir else Path(settings.ARTIFACT_DIR) / "ppm"
+    path = ppm.save(out_dir / f"{name}.joblib", **metadata)
+    meta = ppm.metadata_
+    artifact, _ = PPMArtifact.objects.update_or_create(
+        name=name,
+        defaults={
+            "kind": ppm.kind,
+            "mode": get_mode(ppm.mode).name,
+            "path": str(path),
+            "metadata": _json_safe(meta),
+            "metrics": _json_safe(meta.get("metrics") or {}),
+            "project": project,
+        },
+    )
+    return artifact
+
+
+def _json_safe(value: Any) -> Any:
+    import json
+
+    return json.loads(json.dumps(value, default=str, allow_nan=True).replace("NaN", "null"))
+
+
+def _builder_for(project: Project, artifact: PPMArtifact, **table_kw: Any) -> tuple[PPM, FeatureBuilder]:
+    ppm = artifact.load()
+    mode = get_mode(ppm.mode)
+    builder = FeatureBuilder(project_tag_table(project, mode, **table_kw), mode)
+    names = getattr(ppm, "feature_names_", None)
+    if names is not None and list(names) != builder.feature_names:
+        extra = sorted(set(names) - set(builder.feature_names))[:5]
+        raise RoutingError(
+            f"PPM {artifact.name!r} was fitted on other features than project {project.name!r} has "
+            f"(e.g. {extra or 'a different order'}): refit it on this tag set"
+        )
+    if ppm.n_features_in_ != builder.n_features:
+        raise RoutingError(
+            f"PPM {artifact.name!r} expects {ppm.n_features_in_} features, project {project.name!r} gives "
+            f"{builder.n_features}"
+        )
+    return ppm, builder
+
+
+def route_project(
+    project: Project,
+    artifact: PPMArtifact,
+    budget: int | float,
+    strategy: str = "simulated",
+    seed: int = 0,
+    options: dict[str, Any] | None = None,
+    tagger_model: str | None = None,
+) -> RoutingRun:
+    """Route the project's instances and store the run and one decision per instance."""
+    ppm, builder = _builder_for(project, artifact, tagger_model=tagger_model)
+    try:
+        b = resolve_budget(budget, builder.n) if strategy != "unlimited" else None
+    except ValueError as error:
+        raise RoutingError(str(error)) from error
+    result = route(strategy, ppm, builder, b, np.random.default_rng(seed), **(options or {}))
+    fraction = float(budget) if isinstance(budget, float) and budget <= 1.0 else None
+    params = {
+        "seed": seed,
+        "mode": builder.mode.name,
+        "options": options or {},
+        "tag_versions": builder.table.tag_versions,
+        "ppm_path": artifact.path,
+        "info": _json_safe(result.info),
+        "tagger_model": tagger_model,
+    }
+    ids = builder.table.instance_ids
+    with transaction.atomic():
+        run = RoutingRun.objects.create(
+            project=project,
+            budget=int(result.mask.sum()),
+            budget_fraction=fraction,
+            strategy=strategy,
+            ppm=artifact,
+            predicted_performance=float(result.predicted),
+            params=params,
+        )
+        RoutingDecision.objects.bulk_create(
+            RoutingDecision(
+                run=run,
+                instance_id=inst_id,
+                route=RoutingDecision.Route.HUMAN if result.mask[k] else RoutingDecision.Route.LM,
+                gain=float(result.gains[k]),
+            )
+            for k, inst_id in enumerate(ids)
+        )
+    return run
+
+
+def gain_report(
+    project: Project, artifact: PPMArtifact, n: int = 100, trials: int = 10, seed: int = 0
+) -> list[dict[str, Any]]:
+    """Per-tag gain table (paper Table 12) for the project under the PPM."""
+    ppm, builder = _builder_for(project, artifact)
+    return tag_gain_table(ppm, builder, np.random.default_rng(seed), n=n, trials=trials)
