@@ -17,6 +17,7 @@ from typing import Any
 
 from django.db import transaction
 
+from annotation.core.schemes import HELPSTEER2
 from annotation.judging.models import LMJudgment, PromptTagRecord
 from annotation.models import HumanLabel, Instance, LabelSource, LMLabel, Project
 from models.lm.factory import judge_name, make_backend, make_judge
@@ -166,6 +167,14 @@ def write_labels(
     return labelled, inconsistent
 
 
+def with_default_prompt(project: Project, config: dict[str, Any]) -> dict[str, Any]:
+    """The judge asks with the project's own scheme unless the configuration names a prompt."""
+    if config.get("prompt"):
+        return config
+    kind = (project.scheme or {}).get("kind")
+    return {**config, "prompt": "helpsteer2-ratings" if kind == HELPSTEER2 else "multipref-overall"}
+
+
 def judge_project(
     project: Project,
     config: dict[str, Any],
@@ -176,6 +185,7 @@ def judge_project(
 ) -> RunSummary:
     """Judge every instance of ``project`` in both orders (only the missing orders), then write LM labels."""
     started = time.perf_counter()
+    config = with_default_prompt(project, config)
     judge = judge or make_judge(config)
     name = judge_name(config)
     policy = config.get("disagreement", "tie")

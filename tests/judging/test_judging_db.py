@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import call_command
-from fakes import FakeBackend, KilledWorker, prefers_text
+from judging_fakes import FakeBackend, KilledWorker, prefers_text
 
 from annotation.judging.models import LMJudgment, PromptTagRecord
 from annotation.judging.services import judge_project, judge_report, tag_project
@@ -145,3 +145,14 @@ def test_pandalm_gpt35_agreement(pandalm_path) -> None:
     [report] = judge_report(Project.objects.get(name="pandalm"), judge="gpt-3.5-turbo")
     assert report["non_tie_items"] == 894
     assert round(report["agreement"], 3) == 0.774
+
+
+def test_default_prompt_follows_the_scheme_and_tasks_use_the_judge_queue() -> None:
+    from annotation.core.schemes import default_scheme_config
+    from annotation.judging.services import with_default_prompt
+    from annotation.judging.tasks import judge_project_task, tag_prompts_task
+
+    project = Project.objects.create(name="hs2", scheme=default_scheme_config("helpsteer2"))
+    assert with_default_prompt(project, {"backend": "local"})["prompt"] == "helpsteer2-ratings"
+    assert with_default_prompt(project, {"prompt": "alpacaeval-pairwise"})["prompt"] == "alpacaeval-pairwise"
+    assert judge_project_task.queue == "judge" and tag_prompts_task.queue == "judge"

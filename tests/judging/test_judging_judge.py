@@ -7,9 +7,9 @@ import types
 from types import SimpleNamespace
 
 import pytest
-from fakes import FakeBackend, prefers_text
 from hypothesis import given
 from hypothesis import strategies as st
+from judging_fakes import FakeBackend, prefers_text
 
 from models.lm.base import ChoiceScores, DecodingSettings, match_label_logprobs
 from models.lm.factory import judge_name, make_backend, make_judge
