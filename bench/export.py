@@ -181,8 +181,8 @@ def main() -> None:
     print(
         f"export: {export_rss.seconds:.1f} s, rows {result['rows']}, {written:.0f} MiB written, "
         f"RSS {export_rss.start:.0f} -> peak {export_rss.peak:.0f} MiB "
-        f"(anonymous/heap {export_rss.anon_start:.0f} -> {export_rss.anon_peak:.0f} MiB; the rest is memory-mapped "
-        "Arrow files of the HF folder, page cache the kernel can drop)"
+        f"(anonymous/heap {export_rss.anon_start:.0f} -> {export_rss.anon_peak:.0f} MiB; the rest is file-backed "
+        "pages: libraries and mapped files)"
     )
     for path in sorted(out.iterdir()):
         size = sum(p.stat().st_size for p in path.rglob("*")) if path.is_dir() else path.stat().st_size
