@@ -64,6 +64,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "annotation",
+    "annotation.workflow",
     "frontend",
 ]
 INSTALLED_APPS += [app for app in env.list("HYBRIDPREF_EXTRA_APPS", default=[]) if app not in INSTALLED_APPS]

@@ -6,15 +6,16 @@ never runs with credentials that are in the repository.
 
 from __future__ import annotations
 
-import importlib
 import secrets
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from annotation.core.schemes import HELPSTEER2, MULTIPREF, default_scheme_config
 from annotation.importing.writer import import_file
 from annotation.models import Project, ProjectMembership, Role, UserProfile
 
@@ -25,8 +26,15 @@ DEMO_USERS = [
     ("demo-annotator", Role.ANNOTATOR, "annotator"),
     ("demo-expert", Role.ANNOTATOR, "annotator"),
 ]
-# Optional sub-apps contribute demo content through a function ``setup_demo(project) -> str``.
-DEMO_HOOKS = ["annotation.workflow.demo"]
+# One demo project per annotation scheme, over the same sample instances.
+DEMO_PROJECTS = [
+    ("demo", MULTIPREF, "Sample prompts, MultiPref scheme (5-point preference per aspect, reasons)."),
+    (
+        "demo-helpsteer2",
+        HELPSTEER2,
+        "The same prompts, HelpSteer2 scheme (0-4 ratings, 7-option preference).",
+    ),
+]
 
 
 class Command(BaseCommand):
@@ -34,22 +42,30 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         with transaction.atomic():
-            project, _ = Project.objects.get_or_create(
-                name="demo", defaults={"description": "A small sample written for the HybridPref demo."}
-            )
-            report = import_file(project, SAMPLE, on_existing="update")
-            logins = [self._user(project, *spec) for spec in DEMO_USERS]
-            notes = self._hooks(project)
-        self.stdout.write(f"Demo project 'demo': {report.records} instances ({report.created} new).")
-        for note in notes:
-            self.stdout.write(note)
+            projects = []
+            for name, kind, description in DEMO_PROJECTS:
+                project, _ = Project.objects.get_or_create(
+                    name=name,
+                    # Overlap 1 + 1 so that the two demo annotators are enough to finish an instance.
+                    defaults={"description": description, "scheme": default_scheme_config(kind),
+                              "overlap": {"normal": 1, "expert": 1}},
+                )  # fmt: skip
+                report = import_file(project, SAMPLE, on_existing="update")
+                self.stdout.write(
+                    f"Demo project {name!r}: {report.records} instances ({report.created} new)."
+                )
+                self._send_to_people(project)
+                projects.append(project)
+            logins = [self._user(projects, *spec) for spec in DEMO_USERS]
         lines = [f"  {name:16} {password:24} ({role})" for name, password, role in logins]
         path = Path(settings.DATA_DIR) / "demo-logins.txt"
         path.write_text("\n".join(lines) + "\n")
         path.chmod(0o600)
         self.stdout.write(f"Demo logins (new passwords on every setup; also in {path}):\n" + "\n".join(lines))
 
-    def _user(self, project: Project, name: str, role: str, project_role: str | None) -> tuple[str, str, str]:
+    def _user(
+        self, projects: list[Project], name: str, role: str, project_role: str | None
+    ) -> tuple[str, str, str]:
         user, _ = User.objects.get_or_create(username=name)
         password = secrets.token_urlsafe(12)
         user.set_password(password)
@@ -59,20 +75,18 @@ class Command(BaseCommand):
             user=user,
             defaults={"role": role, "expert_domains": ["Natural sciences"] if name == "demo-expert" else []},
         )
-        if project_role:
+        for project in projects if project_role else []:
             ProjectMembership.objects.update_or_create(
                 project=project, user=user, defaults={"role": project_role}
             )
         return name, password, role
 
-    def _hooks(self, project: Project) -> list[str]:
-        notes = []
-        for module_name in DEMO_HOOKS:
-            app_module = module_name.rsplit(".", 1)[0]
-            from django.apps import apps
+    def _send_to_people(self, project: Project) -> None:
+        """Qualification items, and every sample instance queued for people (no routing run in the demo)."""
+        if not apps.is_installed("annotation.workflow"):
+            return
+        from annotation.workflow.demo import load_demo_qualification
+        from annotation.workflow.queue import add_to_queue
 
-            if not apps.is_installed(app_module):
-                continue
-            module = importlib.import_module(module_name)
-            notes.append(module.setup_demo(project))
-        return notes
+        load_demo_qualification(project)
+        add_to_queue(project, list(project.instances.all()))
