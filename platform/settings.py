@@ -65,6 +65,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "annotation",
     "annotation.workflow",
+    "annotation.judging",
+    "annotation.datasets",
+    "routing.app",
+    "routing.training",
     "frontend",
 ]
 INSTALLED_APPS += [app for app in env.list("HYBRIDPREF_EXTRA_APPS", default=[]) if app not in INSTALLED_APPS]
