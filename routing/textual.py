@@ -269,6 +269,10 @@ class MiniLMScorer:
                 todo.append(i)
             else:
                 bert[i] = cos[i] = rule
+        # Batch pairs of similar length: padding is wasted work in the greedy matching.
+        todo.sort(
+            key=lambda i: max(len(encoded[pairs[i].response_a][0]), len(encoded[pairs[i].response_b][0]))
+        )
         for start in range(0, len(todo), self.batch_size):
             idx = todo[start : start + self.batch_size]
             ref, ref_mask, ref_idf = self._pad([encoded[pairs[i].response_a][0] for i in idx])
