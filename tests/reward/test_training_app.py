@@ -4,7 +4,9 @@ PPM loop command, on a slice of real PandaLM imported into a project."""
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from django.core.management import call_command
@@ -14,9 +16,16 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(scope="session")
-def embedding_dir(tmp_path_factory):
-    """One embedding cache for the whole session: each text is encoded once, as in production."""
-    return tmp_path_factory.mktemp("embeddings")
+def embedding_dir():
+    """A persistent content-keyed embedding cache (var/embeddings, shared with the bench): each text is
+    encoded once across runs; entries are keyed by model + text hash, so sharing cannot give wrong vectors."""
+    path = Path(
+        os.environ.get(
+            "HYBRIDPREF_TEST_EMBEDDING_CACHE", Path(__file__).resolve().parents[2] / "var" / "embeddings"
+        )
+    )
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 @pytest.fixture
@@ -104,8 +113,6 @@ def test_transformer_reward_model_end_to_end(pandalm_project, shared_data):
     bench = run.metrics["bench"]
     assert set(bench["categories"]) == {"bias", "chat", "chat-hard", "safety"} and len(bench["subsets"]) == 17
     assert (run.metrics and run.artifact_path) and "trained 8 steps" in run.logs
-    from pathlib import Path
-
     assert (Path(run.artifact_path) / "done.json").exists()
 
 
@@ -120,3 +127,48 @@ def test_ppm_loop_command(pandalm_project, capsys):
     kinds = {m["kind"] for m in run.metrics["ppm"]["heldout"]}
     assert kinds == {"linear", "quadratic", "lightgbm"}
     assert "Spearman" in capsys.readouterr().out
+
+
+def test_api_start_list_cancel(pandalm_project, researcher, api_client, monkeypatch):
+    from routing.training import services
+
+    project, version = pandalm_project
+    monkeypatch.setattr(services, "_dispatch", lambda run, sync: None)
+    api_client.force_authenticate(researcher)
+    r = api_client.post(
+        "/api/training/reward-models/",
+        {
+            "project": project.pk,
+            "dataset_version": version.pk,
+            "loss": "margin_bt",
+            "hyperparameters": {"max_steps": 3},
+        },
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert (
+        body["status"] == "pending"
+        and body["queue"] == "default"
+        and body["hyperparameters"]["max_steps"] == 3
+    )
+    assert [x["id"] for x in api_client.get("/api/training/reward-models/").json()["results"]] == [body["id"]]
+    r = api_client.post(f"/api/training/reward-models/{body['id']}/cancel/")
+    assert r.json()["status"] == "cancelled"
+    bad = api_client.post("/api/training/reward-models/", {"project": project.pk, "dataset_version": version.pk,
+                                                           "loss": "hinge"}, format="json")  # fmt: skip
+    assert bad.status_code == 400 and "loss" in bad.json()["detail"]
+
+
+def test_running_loop_stops_when_cancel_requested(pandalm_project, monkeypatch):
+    from routing.training import services
+    from routing.training.models import PPMLoopRun, PPMTrainingRow
+
+    project, _ = pandalm_project
+    monkeypatch.setattr(services, "_dispatch", lambda run, sync: None)
+    run = services.start_ppm_loop(project, "gpt-3.5-turbo", k=80)
+    PPMLoopRun.objects.filter(pk=run.pk).update(cancel_requested=True)  # asked while it runs
+    services.execute_ppm_loop(run.pk)
+    run.refresh_from_db()
+    assert run.status == "cancelled" and "stopped after 40 of 80" in run.error
+    assert run.job.status == "cancelled" and not PPMTrainingRow.objects.filter(loop=run).exists()
