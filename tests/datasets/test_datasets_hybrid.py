@@ -95,8 +95,8 @@ def test_version_name_unique_and_bad_params(pandalm, hybrid):
         build_dataset_version(pandalm, "hybrid-v1", human_instance_ids=[], judge=JUDGE)
     with pytest.raises(DatasetBuildError, match="judge: name the LM judge"):
         build_dataset_version(pandalm, "x", mode="all_lm")
-    with pytest.raises(DatasetBuildError, match="routing_run: the routing app"):
-        build_dataset_version(pandalm, "y", routing_run=1, judge=JUDGE)
+    with pytest.raises(DatasetBuildError, match="routing_run: (the routing app|no routing run with id)"):
+        build_dataset_version(pandalm, "y", routing_run=10**9, judge=JUDGE)
     with pytest.raises(DatasetBuildError, match="human_instance_ids"):
         build_dataset_version(pandalm, "z", human_instance_ids=[10**9], judge=JUDGE)
 
@@ -182,3 +182,30 @@ def test_export_dataset_command(pandalm, tmp_path):
     ]  # fmt: skip
     frame = pd.read_parquet(tmp_path / "exp" / "pairwise.parquet")
     assert (frame["source"] == "human").sum() == (frame["id"].str.split("-").str[1].astype(int) < 100).sum()
+
+
+def test_routing_run_decisions_pick_the_human_set(pandalm):
+    from django.apps import apps
+
+    from annotation.datasets.services import build_dataset_version
+
+    if not apps.is_installed("routing.app"):
+        pytest.skip("routing.app is not installed")
+    PPMArtifact = apps.get_model("routing", "PPMArtifact")
+    RoutingRun = apps.get_model("routing", "RoutingRun")
+    RoutingDecision = apps.get_model("routing", "RoutingDecision")
+    ppm = PPMArtifact.objects.create(name="ppm-test", kind="linear", path="/nonexistent")
+    run = RoutingRun.objects.create(
+        project=pandalm, budget=100, strategy="top-k-gain", ppm=ppm, predicted_performance=0.7
+    )
+    instances = list(pandalm.instances.order_by("pk"))
+    RoutingDecision.objects.bulk_create(
+        RoutingDecision(run=run, instance=inst, route="human" if i < 100 else "lm", gain=0.0)
+        for i, inst in enumerate(instances)
+    )
+    version = build_dataset_version(pandalm, "routed", routing_run=run.pk, judge=JUDGE)
+    assert version.counts["human_routed"] == 100 and version.counts["human"] == 100
+    assert version.params["routing_strategy"] == "top-k-gain"
+    assert version.params["budget"] == 100 and version.params["ppm_version"] == "ppm-test"
+    row = version.rows.filter(source="human").first()
+    assert row.provenance["routing_run"] == run.pk and row.provenance["ppm_version"] == "ppm-test"
