@@ -38,13 +38,15 @@ def calibration(pool, bench, settings: ProxySettings, n_splits: int = 20, seed: 
     out = {}
     sources = {"human": pool.human, "lm": pool.lm, "random": rng.choice([-1, 1], size=n)}
     for name, labels in sources.items():
-        Y = np.zeros((n_splits, n))
-        test = np.zeros((n_splits, n), bool)
+        acc = np.zeros(n_splits)
         for s, (tr, te) in enumerate(splits):
-            Y[s, tr] = labels[tr]
-            test[s, te] = True
-        W = fit_heads(pool.features.diffs, Y, settings, pool.features.scale())
-        acc = heldout_accuracy(W @ pool.features.diffs.T, pool.human, test)
+            Y = np.zeros((1, n))
+            Y[0, tr] = labels[tr]
+            test = np.zeros((1, n), bool)
+            test[0, te] = True
+            # standardisation fitted on this split's training pairs only
+            W = fit_heads(pool.features.diffs, Y, settings, pool.features.scale(tr))
+            acc[s] = heldout_accuracy(W @ pool.features.diffs.T, pool.human, test)[0]
         out[name] = {"heldout_mean": float(acc.mean()), "heldout_std": float(acc.std(ddof=1))}
         if bench is not None:
             full = fit_heads(
