@@ -93,3 +93,13 @@ class CanCreateProjects(BasePermission):
         if request.method in ("GET", "HEAD", "OPTIONS"):
             return request.user.is_authenticated
         return can_create_projects(request.user)
+
+
+class ManagesSomeProject(BasePermission):
+    """For project-spanning read views (routing runs, PPMs): researchers and admins only; the queryset
+    must still be filtered with ``managed_projects``. Annotators get 403, not an empty list."""
+
+    message = "Only researchers and admins may see routing runs and PPMs."
+
+    def has_permission(self, request, view) -> bool:
+        return global_role(request.user) in {Role.ADMIN, Role.RESEARCHER}

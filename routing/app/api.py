@@ -10,18 +10,10 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from annotation.models import Project
+from django.db.models import Q
+
+from annotation.permissions import ManagesSomeProject, managed_projects
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun
-
-
-def researcher_projects(user):
-    """Projects whose routing the user may see."""
-    profile = getattr(user, "profile", None)
-    if user.is_superuser or (profile is not None and profile.role == "admin"):
-        return Project.objects.all()
-    if profile is None or profile.role != "researcher":
-        return Project.objects.none()
-    return Project.objects.filter(memberships__user=user, memberships__role="researcher")
 
 
 class RoutingRunSerializer(serializers.ModelSerializer):
@@ -41,9 +33,10 @@ class RoutingDecisionSerializer(serializers.ModelSerializer):
 
 class RoutingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = RoutingRunSerializer
+    permission_classes = [ManagesSomeProject]
 
     def get_queryset(self):
-        qs = RoutingRun.objects.filter(project__in=researcher_projects(self.request.user)).select_related(
+        qs = RoutingRun.objects.filter(project__in=managed_projects(self.request.user)).select_related(
             "ppm"
         )
         project = self.request.query_params.get("project")
@@ -64,10 +57,11 @@ class PPMArtifactSerializer(serializers.ModelSerializer):
 
 
 class PPMArtifactViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """PPMs of the projects the user manages, and PPMs not tied to a project (fitted from a table)."""
+
     serializer_class = PPMArtifactSerializer
+    permission_classes = [ManagesSomeProject]
 
     def get_queryset(self):
-        user = self.request.user
-        if not researcher_projects(user).exists() and not user.is_superuser:
-            return PPMArtifact.objects.none()
-        return PPMArtifact.objects.all()
+        managed = managed_projects(self.request.user)
+        return PPMArtifact.objects.filter(Q(project__in=managed) | Q(project__isnull=True))
