@@ -185,10 +185,11 @@ def _judge_stats(
 
 
 def _per_annotator(project: Project, records: list[AnnotatorRecord]) -> dict[str, Any]:
-    """Per-annotator statistics; a gold label is scored against its instance's ``gold_preference``
-    (instance metadata), where the gold item's known answer is kept."""
+    """Per-annotator statistics; a gold label is scored against the known answer of its gold item
+    (``workflow.GoldAnswer``, canonical order)."""
     from annotation.core.agreement import annotator_stats
     from annotation.models import HumanLabel
+    from annotation.workflow.models import GoldAnswer
 
     gold_labels = set(
         HumanLabel.objects.filter(instance__project=project, is_gold=True).values_list(
@@ -197,8 +198,11 @@ def _per_annotator(project: Project, records: list[AnnotatorRecord]) -> dict[str
     )
     gold: dict[int, Any] = {}
     if gold_labels:
-        metadata = Instance.objects.filter(pk__in={i for i, _ in gold_labels}).values_list("pk", "metadata")
-        gold = {pk: (m or {}).get("gold_preference") for pk, m in metadata}
+        gold = dict(
+            GoldAnswer.objects.filter(
+                instance_id__in={i for i, _ in gold_labels}, preference__isnull=False
+            ).values_list("instance_id", "preference")
+        )
     for record in records:
         if (record.unit, record.annotator) in gold_labels and gold.get(record.unit) is not None:
             record.gold = int(gold[record.unit])

@@ -70,3 +70,21 @@ def test_multipref_aspects_stored(project):
     assert report.updated == 4 and report.created == 0
     assert Aggregate.objects.get(instance=instance, method="majority").result == -1  # 3 A vs 2 B
     assert Aggregate.objects.get(instance=instance, method="majority:helpfulness").result == 1  # 2 A vs 3 B
+
+
+@pytest.mark.django_db
+def test_gold_accuracy_is_scored_against_the_workflow_gold_answer():
+    from annotation.datasets.report import agreement_report
+    from annotation.models import HumanLabel, Instance, Project
+    from annotation.workflow.models import GoldAnswer
+
+    project = Project.objects.create(name="gold")
+    gold_item = Instance.objects.create(
+        project=project, external_id="g", prompt="p", response_a="a", response_b="b"
+    )
+    GoldAnswer.objects.create(instance=gold_item, preference=-2)
+    for ref, preference in (("right", -1), ("wrong", 1)):
+        HumanLabel.objects.create(instance=gold_item, annotator_ref=ref, preference=preference, is_gold=True)
+    stats = agreement_report(project)["per_annotator"]
+    assert stats["right"]["gold_accuracy"] == 1.0 and stats["right"]["gold_items"] == 1
+    assert stats["wrong"]["gold_accuracy"] == 0.0
