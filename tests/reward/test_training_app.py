@@ -172,3 +172,25 @@ def test_running_loop_stops_when_cancel_requested(pandalm_project, monkeypatch):
     run.refresh_from_db()
     assert run.status == "cancelled" and "stopped after 40 of 80" in run.error
     assert run.job.status == "cancelled" and not PPMTrainingRow.objects.filter(loop=run).exists()
+
+
+def test_routing_experiment_command(pandalm_project, capsys):
+    from pathlib import Path
+
+    from routing.training.models import RoutingExperiment
+
+    project, _ = pandalm_project
+    call_command("routing_experiment", project.name, "--seeds", "0", "1", "--k", "12", "--strategies", "topk",
+                 "--budgets", "0.5", "--sync")  # fmt: skip
+    run = RoutingExperiment.objects.get()
+    assert run.status == "succeeded", run.error
+    methods = {(s["method"], s["budget"]) for s in run.summary}
+    assert {
+        ("random labels", None),
+        ("100% human", 1.0),
+        ("100% LM", 0.0),
+        ("random", 0.5),
+        ("routed", 0.5),
+    } <= methods
+    assert Path(run.plot_path).exists() and Path(run.plot_path).with_suffix(".svg").exists()
+    assert "random labels" in capsys.readouterr().out
