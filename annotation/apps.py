@@ -10,5 +10,4 @@ class AnnotationConfig(AppConfig):
         # Load the project's Celery app so that every process that sends tasks (web, shell, commands)
         # sends them to the configured broker, not to Celery's built-in default.
         import platform.celery_app  # noqa: F401
-
         from annotation import signals  # noqa: F401

@@ -15,7 +15,7 @@ from annotation.models import Job
 log = logging.getLogger(__name__)
 
 
-@shared_task(queue="default", acks_late=True)
+@shared_task(acks_late=True)
 def import_instances_task(job_id: int) -> dict:
     """Run an uploaded import. The import and the job's success commit in one transaction, so a crash
     at any point leaves either nothing or everything, and a re-run after a crash starts clean."""
@@ -53,7 +53,7 @@ def import_instances_task(job_id: int) -> dict:
     return report.as_dict()
 
 
-@shared_task(queue="default")
+@shared_task
 def report_platform(cache_key: str) -> dict:
     """Diagnostics: which Python and OS the worker runs on (also proves the stdlib ``platform`` works in a
     worker process). The answer goes to the cache, which the web process shares; no result backend needed."""

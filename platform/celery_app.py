@@ -21,6 +21,11 @@ app = Celery("hybridpref")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_queues = [Queue(name) for name in settings.CELERY_QUEUES]
 app.conf.task_default_queue = "default"
+# Which queue each app's tasks go to (training tasks choose gpu/default per run when they are sent).
+app.conf.task_routes = {
+    "routing.app.tasks.*": {"queue": "tags"},
+    "annotation.judging.tasks.*": {"queue": "judge"},
+}
 app.conf.task_acks_late = True
 app.conf.task_reject_on_worker_lost = True
 app.conf.worker_prefetch_multiplier = 1

@@ -59,6 +59,6 @@ def run_export_job(job_id: int) -> dict:
     return result
 
 
-@shared_task(queue="default", acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def export_dataset_task(job_id: int) -> dict:
     return run_export_job(job_id)

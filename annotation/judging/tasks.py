@@ -62,11 +62,11 @@ def run_job(job_id: int) -> dict:
     return result
 
 
-@shared_task(queue="judge", acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def judge_project_task(job_id: int) -> dict:
     return run_job(job_id)
 
 
-@shared_task(queue="judge", acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def tag_prompts_task(job_id: int) -> dict:
     return run_job(job_id)

@@ -9,7 +9,6 @@ import annotation.models.projects
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -18,134 +17,382 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('scheme', models.JSONField(default=annotation.core.schemes.default_scheme_config, help_text='Annotation scheme configuration.')),
-                ('overlap', models.JSONField(default=annotation.models.projects._default_overlap, help_text='Annotations needed per routed instance, per tier.')),
-                ('human_budget', models.PositiveIntegerField(blank=True, help_text='How many instances may go to people (count).', null=True)),
-                ('human_budget_fraction', models.FloatField(blank=True, help_text='Or the budget as a share of the instances, 0..1.', null=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.SlugField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                (
+                    "scheme",
+                    models.JSONField(
+                        default=annotation.core.schemes.default_scheme_config,
+                        help_text="Annotation scheme configuration.",
+                    ),
+                ),
+                (
+                    "overlap",
+                    models.JSONField(
+                        default=annotation.models.projects._default_overlap,
+                        help_text="Annotations needed per routed instance, per tier.",
+                    ),
+                ),
+                (
+                    "human_budget",
+                    models.PositiveIntegerField(
+                        blank=True, help_text="How many instances may go to people (count).", null=True
+                    ),
+                ),
+                (
+                    "human_budget_fraction",
+                    models.FloatField(
+                        blank=True, help_text="Or the budget as a share of the instances, 0..1.", null=True
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['name'],
+                "ordering": ["name"],
             },
         ),
         migrations.CreateModel(
-            name='Job',
+            name="Job",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=16)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('result', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('celery_task_id', models.CharField(blank=True, max_length=255)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('project', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='jobs', to='annotation.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("kind", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("result", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("celery_task_id", models.CharField(blank=True, max_length=255)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="jobs",
+                        to="annotation.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-id'],
+                "ordering": ["-id"],
             },
         ),
         migrations.CreateModel(
-            name='Instance',
+            name="Instance",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(help_text="The dataset's own id, unique within the project.", max_length=255)),
-                ('prompt', models.TextField()),
-                ('messages', models.JSONField(blank=True, null=True)),
-                ('response_a', models.TextField(blank=True)),
-                ('response_b', models.TextField(blank=True)),
-                ('model_a', models.CharField(blank=True, max_length=255)),
-                ('model_b', models.CharField(blank=True, max_length=255)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='instances', to='annotation.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "external_id",
+                    models.CharField(
+                        help_text="The dataset's own id, unique within the project.", max_length=255
+                    ),
+                ),
+                ("prompt", models.TextField()),
+                ("messages", models.JSONField(blank=True, null=True)),
+                ("response_a", models.TextField(blank=True)),
+                ("response_b", models.TextField(blank=True)),
+                ("model_a", models.CharField(blank=True, max_length=255)),
+                ("model_b", models.CharField(blank=True, max_length=255)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="instances",
+                        to="annotation.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='ProjectMembership',
+            name="ProjectMembership",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('annotator', 'Annotator'), ('researcher', 'Researcher')], default='annotator', max_length=16)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='annotation.project')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("annotator", "Annotator"), ("researcher", "Researcher")],
+                        default="annotator",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to="annotation.project",
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='project',
-            name='members',
-            field=models.ManyToManyField(blank=True, related_name='projects', through='annotation.ProjectMembership', to=settings.AUTH_USER_MODEL),
+            model_name="project",
+            name="members",
+            field=models.ManyToManyField(
+                blank=True,
+                related_name="projects",
+                through="annotation.ProjectMembership",
+                to=settings.AUTH_USER_MODEL,
+            ),
         ),
         migrations.CreateModel(
-            name='UserProfile',
+            name="UserProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('annotator', 'Annotator'), ('researcher', 'Researcher'), ('admin', 'Admin')], default='annotator', max_length=16)),
-                ('expert_domains', models.JSONField(blank=True, default=list)),
-                ('excluded', models.BooleanField(default=False, help_text="Excluded annotators' labels are left out of aggregation.")),
-                ('user', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='profile', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[
+                            ("annotator", "Annotator"),
+                            ("researcher", "Researcher"),
+                            ("admin", "Admin"),
+                        ],
+                        default="annotator",
+                        max_length=16,
+                    ),
+                ),
+                ("expert_domains", models.JSONField(blank=True, default=list)),
+                (
+                    "excluded",
+                    models.BooleanField(
+                        default=False, help_text="Excluded annotators' labels are left out of aggregation."
+                    ),
+                ),
+                (
+                    "user",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="profile",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='HumanLabel',
+            name="HumanLabel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('annotator_ref', models.CharField(max_length=255)),
-                ('source', models.CharField(choices=[('imported', 'Imported with the dataset'), ('platform', 'Collected in the platform')], default='platform', max_length=16)),
-                ('preference', models.SmallIntegerField(blank=True, help_text='Canonical order; null = none given.', null=True)),
-                ('neither_valid', models.BooleanField(default=False, help_text='HelpSteer2 "neither response is valid".')),
-                ('aspects', models.JSONField(blank=True, default=dict, help_text='Per-aspect canonical preferences.')),
-                ('ratings', models.JSONField(blank=True, default=dict, help_text='Per-response attribute ratings.')),
-                ('answers', models.JSONField(blank=True, default=dict, help_text='The full answer as submitted (shown order).')),
-                ('shown_swapped', models.BooleanField(default=False, help_text='True when B was shown first.')),
-                ('time_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('flagged_fast', models.BooleanField(default=False)),
-                ('is_gold', models.BooleanField(default=False)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('annotator', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='human_labels', to=settings.AUTH_USER_MODEL)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='human_labels', to='annotation.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("annotator_ref", models.CharField(max_length=255)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("imported", "Imported with the dataset"),
+                            ("platform", "Collected in the platform"),
+                        ],
+                        default="platform",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "preference",
+                    models.SmallIntegerField(
+                        blank=True, help_text="Canonical order; null = none given.", null=True
+                    ),
+                ),
+                (
+                    "neither_valid",
+                    models.BooleanField(default=False, help_text='HelpSteer2 "neither response is valid".'),
+                ),
+                (
+                    "aspects",
+                    models.JSONField(blank=True, default=dict, help_text="Per-aspect canonical preferences."),
+                ),
+                (
+                    "ratings",
+                    models.JSONField(blank=True, default=dict, help_text="Per-response attribute ratings."),
+                ),
+                (
+                    "answers",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="The full answer as submitted (shown order)."
+                    ),
+                ),
+                (
+                    "shown_swapped",
+                    models.BooleanField(default=False, help_text="True when B was shown first."),
+                ),
+                ("time_ms", models.PositiveIntegerField(blank=True, null=True)),
+                ("flagged_fast", models.BooleanField(default=False)),
+                ("is_gold", models.BooleanField(default=False)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "annotator",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="human_labels",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="human_labels",
+                        to="annotation.instance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('instance', 'annotator_ref'), name='one_label_per_annotator')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("instance", "annotator_ref"), name="one_label_per_annotator"
+                    )
+                ],
             },
         ),
         migrations.CreateModel(
-            name='LMLabel',
+            name="LMLabel",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('judge', models.CharField(help_text='Judge (model) name.', max_length=255)),
-                ('prompt_version', models.CharField(blank=True, default='', max_length=64)),
-                ('source', models.CharField(choices=[('imported', 'Imported with the dataset'), ('platform', 'Collected in the platform')], default='platform', max_length=16)),
-                ('preference', models.SmallIntegerField(help_text='Canonical order: <0 A better, >0 B better, 0 tie.')),
-                ('confidence', models.FloatField(blank=True, null=True)),
-                ('consistent', models.BooleanField(blank=True, help_text='Whether both response orders agreed (null: not judged twice).', null=True)),
-                ('details', models.JSONField(blank=True, default=dict, help_text='Raw outputs, decoding settings, timings.')),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('instance', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='lm_labels', to='annotation.instance')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("judge", models.CharField(help_text="Judge (model) name.", max_length=255)),
+                ("prompt_version", models.CharField(blank=True, default="", max_length=64)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[
+                            ("imported", "Imported with the dataset"),
+                            ("platform", "Collected in the platform"),
+                        ],
+                        default="platform",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "preference",
+                    models.SmallIntegerField(help_text="Canonical order: <0 A better, >0 B better, 0 tie."),
+                ),
+                ("confidence", models.FloatField(blank=True, null=True)),
+                (
+                    "consistent",
+                    models.BooleanField(
+                        blank=True,
+                        help_text="Whether both response orders agreed (null: not judged twice).",
+                        null=True,
+                    ),
+                ),
+                (
+                    "details",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Raw outputs, decoding settings, timings."
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "instance",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="lm_labels",
+                        to="annotation.instance",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['id'],
-                'constraints': [models.UniqueConstraint(fields=('instance', 'judge', 'prompt_version'), name='one_lm_label_per_judge_prompt')],
+                "ordering": ["id"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("instance", "judge", "prompt_version"), name="one_lm_label_per_judge_prompt"
+                    )
+                ],
             },
         ),
         migrations.AddConstraint(
-            model_name='instance',
-            constraint=models.UniqueConstraint(fields=('project', 'external_id'), name='external_id_unique_in_project'),
+            model_name="instance",
+            constraint=models.UniqueConstraint(
+                fields=("project", "external_id"), name="external_id_unique_in_project"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='projectmembership',
-            constraint=models.UniqueConstraint(fields=('project', 'user'), name='one_membership_per_user'),
+            model_name="projectmembership",
+            constraint=models.UniqueConstraint(fields=("project", "user"), name="one_membership_per_user"),
         ),
     ]

@@ -6,11 +6,10 @@ project; researchers see projects where their membership role is researcher.
 
 from __future__ import annotations
 
+from django.db.models import Q
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
-
-from django.db.models import Q
 
 from annotation.permissions import ManagesSomeProject, managed_projects
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun
@@ -36,9 +35,7 @@ class RoutingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     permission_classes = [ManagesSomeProject]
 
     def get_queryset(self):
-        qs = RoutingRun.objects.filter(project__in=managed_projects(self.request.user)).select_related(
-            "ppm"
-        )
+        qs = RoutingRun.objects.filter(project__in=managed_projects(self.request.user)).select_related("ppm")
         project = self.request.query_params.get("project")
         return qs.filter(project_id=project) if project and project.isdigit() else qs
 

@@ -46,6 +46,6 @@ def run_tags_job(job_id: int) -> dict:
     return result
 
 
-@shared_task(queue="tags", acks_late=True, reject_on_worker_lost=True)
+@shared_task(acks_late=True, reject_on_worker_lost=True)
 def compute_tags_task(job_id: int) -> dict:
     return run_tags_job(job_id)
