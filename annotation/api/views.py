@@ -6,7 +6,6 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
@@ -128,13 +127,8 @@ class ImportView(ProjectScopedMixin, generics.GenericAPIView):
                 "on_existing": serializer.validated_data["on_existing"],
             },
         )
-        transaction.on_commit(lambda: _enqueue(job, import_instances_task))
+        job.enqueue(import_instances_task)
         return Response(JobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-
-
-def _enqueue(job: Job, task) -> None:
-    result = task.apply_async(args=[job.pk])
-    Job.objects.filter(pk=job.pk).update(celery_task_id=result.id)
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.db import transaction
 from django.http import FileResponse, Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
@@ -152,13 +151,8 @@ class ExportStart(ExportViewMixin, APIView):
             created_by=request.user,
             params={"version": found.pk, "version_name": found.name, **given.validated_data},
         )
-        transaction.on_commit(lambda: _enqueue(job))
+        job.enqueue(export_dataset_task)
         return Response({"job_id": job.pk, **ExportJobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
-
-
-def _enqueue(job: Job) -> None:
-    result = export_dataset_task.apply_async(args=[job.pk])
-    Job.objects.filter(pk=job.pk).update(celery_task_id=result.id or "")
 
 
 def _export_job(project: Project, job_id: int) -> Job:

@@ -59,8 +59,7 @@ class StartJob(_ProjectView):
             kind=self.kind, project=proj, created_by=request.user, params={"config": config, **params}
         )
         task = judge_project_task if self.kind == JUDGE_JOB else tag_prompts_task
-        result = task.delay(job.pk)
-        Job.objects.filter(pk=job.pk).update(celery_task_id=result.id or "")
+        job.enqueue(task)
         return Response({"job": job.pk, "kind": self.kind}, status=status.HTTP_202_ACCEPTED)
 
 

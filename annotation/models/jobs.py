@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import models
+from django.db import models, transaction
 
 
 class Job(models.Model):
@@ -39,6 +39,16 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.status})"
+
+    def enqueue(self, task, queue: str | None = None) -> None:
+        """Send ``task(job.pk)`` once the current transaction commits (so that the worker finds the job row),
+        and remember the Celery task id."""
+
+        def send() -> None:
+            result = task.apply_async(args=[self.pk], **({"queue": queue} if queue else {}))
+            Job.objects.filter(pk=self.pk).update(celery_task_id=result.id or "")
+
+        transaction.on_commit(send)
 
     @property
     def _progress_key(self) -> str:

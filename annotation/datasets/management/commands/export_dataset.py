@@ -64,7 +64,7 @@ class Command(BaseCommand):
                     "forms": forms,
                 },
             )
-            export_dataset_task.apply_async(args=[job.pk])
+            job.enqueue(export_dataset_task)
             self.stdout.write(f"Queued export job {job.pk}.")
             return
         from django.conf import settings

@@ -41,8 +41,7 @@ class Command(BaseCommand):
         }
         job = Job.objects.create(kind=JUDGE_JOB, project=project, params=params)
         if options["enqueue"]:
-            result = judge_project_task.delay(job.pk)
-            Job.objects.filter(pk=job.pk).update(celery_task_id=result.id)
+            job.enqueue(judge_project_task)
             self.stdout.write(f"Queued judge job {job.pk} on queue 'judge'.")
             return
         try:

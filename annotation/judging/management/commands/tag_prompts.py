@@ -35,8 +35,7 @@ class Command(BaseCommand):
         }
         job = Job.objects.create(kind=TAG_JOB, project=project, params=params)
         if options["enqueue"]:
-            result = tag_prompts_task.delay(job.pk)
-            Job.objects.filter(pk=job.pk).update(celery_task_id=result.id)
+            job.enqueue(tag_prompts_task)
             self.stdout.write(f"Queued tag job {job.pk} on queue 'judge'.")
             return
         try:

@@ -26,9 +26,8 @@ class Command(BaseCommand):
         params = {"mode": opts["mode"], "chunk_size": opts["chunk_size"], "device": opts["device"]}
         job = Job.objects.create(kind=TAGS_JOB, project=project, params=params)
         if opts["enqueue"]:
-            result = compute_tags_task.apply_async(args=[job.pk], queue="tags")
-            Job.objects.filter(pk=job.pk).update(celery_task_id=result.id)
-            self.stdout.write(f"job {job.pk} queued on 'tags' (task {result.id})")
+            job.enqueue(compute_tags_task)
+            self.stdout.write(f"job {job.pk} queued on 'tags'")
             return
         result = run_tags_job(job.pk)
         self.stdout.write(
