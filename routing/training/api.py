@@ -1,4 +1,8 @@
-"""REST API: start, list, inspect and cancel reward-model runs (and list loops / experiments)."""
+"""REST API: start, list, inspect and cancel reward-model runs (and list loops / experiments).
+
+Permissions come from ``annotation.permissions`` only: every endpoint needs a researcher or admin
+(``ManagesSomeProject``: annotators get 403, not an empty list) and shows the projects the user manages.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +10,9 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from annotation.models import Project
+from annotation.permissions import ManagesSomeProject, can_manage_project, managed_projects
 from routing.training import services
 from routing.training.models import PPMLoopRun, RewardModelRun, RoutingExperiment
-
-
-def visible_projects(user):
-    if user.is_superuser:
-        return Project.objects.all()
-    return Project.objects.filter(memberships__user=user)
 
 
 class RewardModelRunSerializer(serializers.ModelSerializer):
@@ -35,9 +33,10 @@ class RewardModelRunViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
 ):
     serializer_class = RewardModelRunSerializer
+    permission_classes = [ManagesSomeProject]
 
     def get_queryset(self):
-        return RewardModelRun.objects.filter(project__in=visible_projects(self.request.user)).select_related(
+        return RewardModelRun.objects.filter(project__in=managed_projects(self.request.user)).select_related(
             "job"
         )
 
@@ -45,8 +44,8 @@ class RewardModelRunViewSet(
         ser = self.get_serializer(data=request.data)
         ser.is_valid(raise_exception=True)
         d = ser.validated_data
-        if not visible_projects(request.user).filter(pk=d["project"].pk).exists():
-            return Response({"project": "not a member"}, status=status.HTTP_403_FORBIDDEN)
+        if not can_manage_project(request.user, d["project"]):
+            return Response({"project": "not a project you manage"}, status=status.HTTP_403_FORBIDDEN)
         try:
             run = services.start_reward_model_run(
                 d["project"], d.get("dataset_version"), loss=d.get("loss", "bt"), kind=d.get("kind", "transformer"),
@@ -99,13 +98,15 @@ class RoutingExperimentSerializer(serializers.ModelSerializer):
 
 class PPMLoopRunViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = PPMLoopRunSerializer
+    permission_classes = [ManagesSomeProject]
 
     def get_queryset(self):
-        return PPMLoopRun.objects.filter(project__in=visible_projects(self.request.user))
+        return PPMLoopRun.objects.filter(project__in=managed_projects(self.request.user))
 
 
 class RoutingExperimentViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = RoutingExperimentSerializer
+    permission_classes = [ManagesSomeProject]
 
     def get_queryset(self):
-        return RoutingExperiment.objects.filter(project__in=visible_projects(self.request.user))
+        return RoutingExperiment.objects.filter(project__in=managed_projects(self.request.user))
