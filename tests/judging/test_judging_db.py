@@ -155,4 +155,7 @@ def test_default_prompt_follows_the_scheme_and_tasks_use_the_judge_queue() -> No
     project = Project.objects.create(name="hs2", scheme=default_scheme_config("helpsteer2"))
     assert with_default_prompt(project, {"backend": "local"})["prompt"] == "helpsteer2-ratings"
     assert with_default_prompt(project, {"prompt": "alpacaeval-pairwise"})["prompt"] == "alpacaeval-pairwise"
-    assert judge_project_task.queue == "judge" and tag_prompts_task.queue == "judge"
+    from platform.celery_app import app
+
+    for task in (judge_project_task, tag_prompts_task):
+        assert app.amqp.router.route({}, task.name)["queue"].name == "judge"
