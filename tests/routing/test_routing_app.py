@@ -78,7 +78,9 @@ def test_compute_tags_resumes_after_crash(project, instances, monkeypatch):
     from routing.app.models import TagValue
     from routing.app.tasks import TAGS_JOB, compute_tags_task, run_tags_job
 
-    assert compute_tags_task.queue == "tags"
+    from platform.celery_app import app
+
+    assert app.amqp.router.route({}, compute_tags_task.name)["queue"].name == "tags"
     crashing = FakeTags(crash_after=2)
     monkeypatch.setattr("routing.app.services.compute_textual_tags", crashing)
     job = Job.objects.create(kind=TAGS_JOB, project=project, params={"chunk_size": 4})
