@@ -22,10 +22,11 @@ import numpy as np
 from models.reward.evaluation import BenchLayout, heldout_accuracy
 from models.reward.features import BenchFeatures
 from models.reward.proxy import ProxySettings, fit_heads
-from routing.training.adapters import STRATEGIES, candidate_features, route
+from routing.strategies import route
 from routing.training.loop import BenchTarget, HeldoutTarget, Pool, run_loop
 
 Progress = Callable[[int, int, str], None] | None
+STRATEGIES = ("simulated", "top_k", "greedy")  # routing.strategies with a budget
 
 
 @dataclass
@@ -61,6 +62,9 @@ def run_experiment(
     pool: Pool, bench: BenchFeatures | None, config: ExperimentConfig, progress: Progress = None
 ) -> list[dict]:
     """Rows: {seed, objective, method, strategy, budget, score, human_share, predicted}."""
+    unknown = sorted(set(config.strategies) - set(STRATEGIES))
+    if unknown:
+        raise ValueError(f"strategies: {unknown} unknown; expected some of {STRATEGIES}")
     rows: list[dict] = []
     n = len(pool.human)
     for i, seed in enumerate(config.seeds):
@@ -97,9 +101,9 @@ def run_experiment(
                 mask[rng.permutation(len(r_rows))[:budget]] = True
                 mixes.append(("random", "", b, mask, None))
                 for strategy in config.strategies:
-                    routed = route(strategy, ppm, inner.tags, budget, rng, config.simulated_k)
-                    pred = float(ppm.predict(candidate_features(routed, inner.tags))[0])
-                    mixes.append(("routed", strategy, b, routed, pred))
+                    options = {"k": config.simulated_k} if strategy == "simulated" else {}
+                    routed = route(strategy, ppm, inner.builder, budget, rng, **options)
+                    mixes.append(("routed", strategy, b, routed.mask, routed.predicted))
             labels = np.stack(
                 [
                     inner.labels(m)[0] if m is not None else rng.choice([-1, 1], size=len(r_rows))

@@ -4,6 +4,10 @@ generate K candidate masks -> each candidate's labels (human where routed, LM el
 heads (all candidates at once) -> measure each target -> store (feature vector, scores) rows -> fit the
 PPM and report held-out Spearman / RMSE (x100) on candidates it never saw, beside the paper's Table 2.
 
+Everything routing-specific is the routing core's: the pool rule (``routing.pool``), the tag matrix and
+feature vectors (``routing.binning.TagTable`` / ``routing.features.FeatureBuilder``), the candidates
+(``routing.candidates``) and the PPM (``routing.ppm``). This module only adds the proxy measurements.
+
 Targets: ``HeldoutTarget`` (repeated splits of the pool, scored against the human aggregate; the same
 splits for every candidate, so differences are paired) and ``BenchTarget`` (a RewardBench-style set).
 """
@@ -11,16 +15,22 @@ splits for every candidate, so differences are paired) and ``BenchTarget`` (a Re
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.stats import spearmanr
+from scipy.stats import ConstantInputWarning
 
 from models.reward.evaluation import heldout_accuracy, random_splits
 from models.reward.features import BenchFeatures, PairFeatures
 from models.reward.proxy import ProxySettings, fit_heads
-from routing.training.adapters import candidate_features, generate_candidates, make_ppm
+from routing.binning import TagTable
+from routing.candidates import generate_candidates
+from routing.config import RECOMMENDED
+from routing.features import FeatureBuilder
+from routing.pool import either_source_pool
+from routing.ppm import PPM, regression_metrics
 
 PAPER_TABLE2 = {"quadratic": (0.673, 0.201), "linear": (0.515, 0.239), "lightgbm": (0.377, 0.481)}
 Progress = Callable[[int, int, str], None] | None
@@ -28,20 +38,28 @@ Progress = Callable[[int, int, str], None] | None
 
 @dataclass
 class Pool:
-    """The instance pool P (ties under either source already dropped), its labels, tags and proxy features."""
+    """The instance pool P (ties under either source already dropped), its labels, its routing-core feature
+    builder (tag matrix T and the mode's feature vectors) and its proxy features."""
 
     human: np.ndarray  # (n,) signed human aggregate
     lm: np.ndarray  # (n,) signed LM label
-    tags: np.ndarray  # (n, F) bool
-    tag_names: list[str]
+    builder: FeatureBuilder
     features: PairFeatures
 
     def __post_init__(self) -> None:
         n = len(self.human)
-        if len(self.lm) != n or self.tags.shape[0] != n or self.features.phi_a.shape[0] != n:
+        if len(self.lm) != n or self.builder.n != n or self.features.phi_a.shape[0] != n:
             raise ValueError("Pool: human, lm, tags and features must have one row per instance")
-        if (self.human == 0).any() or (self.lm == 0).any():
-            raise ValueError("Pool: ties must be dropped before the loop (spec 1, recommended mode)")
+        if len(either_source_pool(self.human, self.lm)) != n:
+            raise ValueError("Pool: ties must be dropped before the loop (routing.pool.either_source_pool)")
+
+    @property
+    def tags(self) -> np.ndarray:
+        return self.builder.T
+
+    @property
+    def tag_names(self) -> list[str]:
+        return self.builder.tag_names
 
     def labels(self, masks: np.ndarray) -> np.ndarray:
         """(K, n) labels of K candidates: the human label where routed, the LM label elsewhere."""
@@ -51,8 +69,7 @@ class Pool:
         return Pool(
             self.human[rows],
             self.lm[rows],
-            self.tags[rows],
-            self.tag_names,
+            FeatureBuilder(self.builder.table.subset(rows), self.builder.mode),
             PairFeatures(self.features.phi_a[rows], self.features.phi_b[rows]),
         )
 
@@ -132,21 +149,24 @@ def measure(
     return {t: {k: np.concatenate(v) for k, v in d.items()} for t, d in out.items()}
 
 
-def evaluate_ppm(X: np.ndarray, y: np.ndarray, kind: str, seed: int, test_fraction: float = 0.25) -> dict:
+def evaluate_ppm(
+    X: np.ndarray, y: np.ndarray, kind: str, seed: int, test_fraction: float = 0.25, mode: str = "recommended"
+) -> dict:
     """Fit on a random 75% of the candidates, report Spearman and RMSE (x100 scale) on the other 25%."""
     rng = np.random.default_rng(seed)
     perm = rng.permutation(len(y))
     n_test = max(2, round(len(y) * test_fraction))
     test, train = perm[:n_test], perm[n_test:]
-    ppm = make_ppm(kind, seed).fit(X[train], y[train])
+    ppm = PPM(kind=kind, mode=mode, random_state=seed).fit(X[train], y[train])
     pred = ppm.predict(X[test])
-    rho = spearmanr(pred, y[test]).statistic if np.std(pred) > 0 else 0.0
-    rmse = float(np.sqrt(np.mean((pred * 100 - y[test] * 100) ** 2)))
+    with warnings.catch_warnings():  # a constant prediction has no rank correlation: reported as 0
+        warnings.simplefilter("ignore", ConstantInputWarning)
+        m = regression_metrics(y[test] * 100, pred * 100)
     paper = PAPER_TABLE2.get(kind, (None, None))
     return {
         "kind": kind,
-        "spearman": float(rho),
-        "rmse_x100": rmse,
+        "spearman": m["spearman"] if np.isfinite(m["spearman"]) else 0.0,  # constant prediction
+        "rmse_x100": m["rmse"],
         "n_train": len(train),
         "n_test": len(test),
         "target_std_x100": float(np.std(y[test]) * 100),
@@ -162,7 +182,7 @@ class LoopResult:
     feature_names: list[str]
     scores: dict[str, dict[str, np.ndarray]]
     ppm_metrics: dict[str, list[dict]]
-    ppms: dict[str, object] = field(repr=False, default_factory=dict)
+    ppms: dict[str, PPM] = field(repr=False, default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     data_order: dict = field(default_factory=dict)
 
@@ -194,22 +214,27 @@ def run_loop(
     """The whole loop on one pool; deterministic for a given seed."""
     settings = settings or ProxySettings()
     rng = np.random.default_rng(seed)
+    mode = pool.builder.mode
     t0 = time.perf_counter()
-    masks = generate_candidates(pool.tags, k, rng)
-    X = candidate_features(masks, pool.tags)
+    masks = generate_candidates(pool.builder.T, k, rng, mode).masks
+    X = pool.builder.transform(masks)
+    names = pool.builder.feature_names
     t1 = time.perf_counter()
     scores = measure(pool, masks, targets, settings, progress=progress)
     t2 = time.perf_counter()
     metrics: dict[str, list[dict]] = {}
-    ppms: dict[str, object] = {}
+    ppms: dict[str, PPM] = {}
     for t in targets:
         y = scores[t.name]["score"]
-        metrics[t.name] = [evaluate_ppm(X, y, kind, seed) for kind in ppm_kinds]
-        ppms[t.name] = make_ppm(final_kind, seed).fit(X, y)
+        metrics[t.name] = [evaluate_ppm(X, y, kind, seed, mode=mode.name) for kind in ppm_kinds]
+        ppm = PPM(kind=final_kind, mode=mode.name, random_state=seed).fit(X, y, feature_names=names)
+        held = next((m for m in metrics[t.name] if m["kind"] == final_kind), None)
+        if held is not None:  # held-out metrics of the same kind, on candidates the split kept out
+            ppm.metrics_ = {"spearman": held["spearman"], "rmse_x100": held["rmse_x100"], "n": held["n_test"]}
+        ppms[t.name] = ppm
     t3 = time.perf_counter()
     if progress:
         progress(k, k, "PPM fitted")
-    names = [*pool.tag_names, "human_share"]
     order = {
         "seed": seed,
         "candidate_rng": "numpy default_rng(seed)",
@@ -233,21 +258,21 @@ def pool_from_instances(
     instances: Sequence,
     lm_judge: str,
     cache,
+    table: TagTable,
     settings: ProxySettings | None = None,
-    tags: tuple[np.ndarray, list[str]] | None = None,
 ) -> tuple[Pool, list]:
-    """Drop ties under either source, embed (cached), and tag (routing core's tags if given, else simple)."""
-    from models.reward.data import pool_without_ties
-    from routing.training.adapters import simple_tags
-
+    """The recommended-mode pool (``routing.pool.either_source_pool``) of ``instances``, their proxy
+    features (embeddings cached) and the routing core's tags; ``table`` has one row per instance, in order."""
     settings = settings or ProxySettings()
-    kept = pool_without_ties(list(instances), lm_judge)
-    if not kept:
+    instances = list(instances)
+    if [str(x) for x in table.instance_ids] != [str(i.id) for i in instances]:
+        raise ValueError("pool_from_instances: the tag table's rows are not the instances, in the same order")
+    rows = either_source_pool([i.human for i in instances], [i.lm.get(lm_judge) for i in instances])
+    if not len(rows):
         raise ValueError(f"no instance has a non-tie human majority and a non-tie {lm_judge!r} label")
+    kept = [instances[r] for r in rows]
     features = PairFeatures.build(kept, cache, settings)
-    if tags is None:
-        resp = cache.embed([r for i in kept for r in (i.response_a, i.response_b)])
-        tags = simple_tags(kept, (resp[0::2], resp[1::2]))
     human = np.array([i.human for i in kept])
     lm = np.array([i.lm[lm_judge] for i in kept])
-    return Pool(human, lm, tags[0], tags[1], features), kept
+    builder = FeatureBuilder(table.subset(rows), RECOMMENDED)
+    return Pool(human, lm, builder, features), kept

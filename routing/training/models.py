@@ -74,7 +74,11 @@ class PPMLoopRun(RunBase):
 
     lm_judge = models.CharField(max_length=255)
     params = models.JSONField(default=dict, blank=True)
-    artifact_path = models.CharField(max_length=1000, blank=True, help_text="Pickled PPMs and loop rows.")
+    artifact_path = models.CharField(
+        max_length=1000,
+        blank=True,
+        help_text="File of the first fitted PPM; every PPM is a routing.PPMArtifact (metrics['ppm_artifacts']).",
+    )
 
     def __str__(self) -> str:
         return f"PPM loop #{self.pk} ({self.status})"

@@ -7,7 +7,6 @@ this module turns a project in the database into their inputs and their outputs 
 from __future__ import annotations
 
 import os
-import pickle
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -386,11 +385,33 @@ def execute_reward_model_run(run_id: int) -> None:
 # ---------------------------------------------------------------- PPM loop and experiment ----------------
 
 
+def _tag_table(run):
+    """The project's routing-core tag table from stored ``routing.TagValue`` rows (90 paper features:
+    binned textual tags + descriptive tags from LM-tagger records, all zero where there are none).
+
+    Missing textual tags are computed first when the run asks for it (``compute_tags``); otherwise the run
+    fails with a message that says to run ``manage.py compute_tags <project>``.
+    """
+    from routing.app.services import RoutingError, compute_project_tags, missing_instances, project_tag_table
+    from routing.config import RECOMMENDED
+
+    project = run.project
+    if run.params.get("compute_tags") and missing_instances(project, RECOMMENDED):
+        _log(run, "computing missing textual tags (routing.app.services.compute_project_tags)")
+        compute_project_tags(project, RECOMMENDED, progress=lambda d, t, m: _progress(run, d, t, m))
+    try:
+        return project_tag_table(project, RECOMMENDED)
+    except RoutingError as exc:
+        raise TrainingError(str(exc)) from exc
+
+
 def _pool(run) -> tuple:
     from routing.training.loop import pool_from_instances
 
     instances = project_instances(run.project, run.lm_judge)
-    return pool_from_instances(instances, run.lm_judge, embedding_cache())
+    table = _tag_table(run)
+    pool, kept = pool_from_instances(instances, run.lm_judge, embedding_cache(), table)
+    return pool, kept, table
 
 
 def _bench(path: str | None):
@@ -403,10 +424,11 @@ def _bench(path: str | None):
 
 
 def start_ppm_loop(project: Project, lm_judge: str, *, k: int = 200, seed: int = 0, eval_file: str | None = None,
-                   user=None, sync: bool = False) -> PPMLoopRun:  # fmt: skip
+                   compute_tags: bool = False, user=None, sync: bool = False) -> PPMLoopRun:  # fmt: skip
     job = Job.objects.create(kind="ppm_loop", project=project, created_by=user, params={"k": k})
     run = PPMLoopRun.objects.create(project=project, lm_judge=lm_judge, job=job, created_by=user,
-                                    params={"k": k, "seed": seed, "eval_file": eval_file})  # fmt: skip
+                                    params={"k": k, "seed": seed, "eval_file": eval_file,
+                                            "compute_tags": compute_tags})  # fmt: skip
     _dispatch(run, sync)
     run.refresh_from_db()
     return run
@@ -417,10 +439,9 @@ def execute_ppm_loop(run_id: int) -> None:
 
     def body(run: PPMLoopRun) -> dict:
         p = run.params
-        pool, kept = _pool(run)
-        _log(
-            run, f"pool: {len(kept)} instances (ties under either source dropped), {pool.tags.shape[1]} tags"
-        )
+        pool, kept, table = _pool(run)
+        _log(run, f"pool: {len(kept)} of {len(table.instance_ids)} instances (ties under either source "
+                  f"dropped), {pool.tags.shape[1]} tag features from routing.TagValue")  # fmt: skip
         targets: list = [HeldoutTarget.make(len(kept), 5, 0.3, p.get("seed", 0))]
         bench = _bench(p.get("eval_file") or getattr(settings, "HYBRIDPREF_RM_EVAL_PATH", None))
         if bench is not None:
@@ -434,11 +455,6 @@ def execute_ppm_loop(run_id: int) -> None:
                 raise TrainingCancelled(f"stopped after {done} of {total} candidates")
 
         result = run_loop(pool, targets, k=p.get("k", 200), seed=p.get("seed", 0), progress=progress)
-        target = artifact_root() / f"ppm-loop-{run.pk}" / f"attempt-{run.attempts}"
-        target.mkdir(parents=True, exist_ok=True)
-        with open(target / "ppms.pkl", "wb") as handle:
-            pickle.dump({"ppms": result.ppms, "feature_names": result.feature_names, "seed": p.get("seed", 0),
-                         "instance_ids": [i.id for i in kept]}, handle)  # fmt: skip
         with transaction.atomic():  # rows replaced as a whole: a rerun never duplicates them
             PPMTrainingRow.objects.filter(loop=run).delete()
             PPMTrainingRow.objects.bulk_create(
@@ -453,19 +469,45 @@ def execute_ppm_loop(run_id: int) -> None:
                     for r in result.rows()
                 ]  # fmt: skip
             )
+        artifacts = _register_loop_ppms(run, result, table)  # after the rows they name as training data
         for target_name, metrics in result.ppm_metrics.items():
             for m in metrics:
                 _log(run, f"{target_name} {m['kind']}: Spearman {m['spearman']:.3f} RMSE(x100) {m['rmse_x100']:.3f} "
                      f"(paper Table 2: {m['paper_spearman']} / {m['paper_rmse_x100']})")  # fmt: skip
         metrics = {"ppm": result.ppm_metrics, "timings": result.timings, "pool_size": len(kept),
-                   "feature_names": result.feature_names}  # fmt: skip
-        return {"metrics": metrics, "artifact_path": str(target)}
+                   "feature_names": result.feature_names,
+                   "ppm_artifacts": {t: a.name for t, a in artifacts.items()}}  # fmt: skip
+        _log(
+            run,
+            "PPM artifacts (manage.py route --ppm NAME): " + ", ".join(a.name for a in artifacts.values()),
+        )
+        return {"metrics": metrics, "artifact_path": next(iter(artifacts.values())).path}
 
     _run_guarded(PPMLoopRun, run_id, body)
 
 
+def loop_ppm_name(run: PPMLoopRun, target: str) -> str:
+    return f"ppm-loop-{run.pk}-{target}"
+
+
+def _register_loop_ppms(run: PPMLoopRun, result, table) -> dict:
+    """One ``routing.PPMArtifact`` per target (saved with routing.ppm; a rerun replaces it by name)."""
+    from routing.app.services import register_ppm
+
+    return {
+        target: register_ppm(
+            ppm, loop_ppm_name(run, target), project=run.project, source="training.PPMLoopRun", loop_run=run.pk,
+            target=target, lm_judge=run.lm_judge, seed=run.params.get("seed", 0), k=run.params.get("k", 200),
+            tag_versions=table.tag_versions, training_data=f"training.PPMTrainingRow loop={run.pk}",
+            pool_size=int(result.masks.shape[1]),
+        )
+        for target, ppm in result.ppms.items()
+    }  # fmt: skip
+
+
 def start_routing_experiment(project: Project, lm_judge: str, *, params: dict | None = None, user=None,
                              sync: bool = False) -> RoutingExperiment:  # fmt: skip
+    """``params``: ExperimentConfig fields, ``eval_file``, and ``compute_tags`` (compute missing textual tags)."""
     job = Job.objects.create(kind="routing_experiment", project=project, created_by=user)
     run = RoutingExperiment.objects.create(project=project, lm_judge=lm_judge, job=job, created_by=user,
                                            params=params or {})  # fmt: skip
@@ -479,7 +521,8 @@ def execute_routing_experiment(run_id: int) -> None:
 
     def body(run: RoutingExperiment) -> dict:
         p = dict(run.params)
-        pool, kept = _pool(run)
+        p.pop("compute_tags", None)
+        pool, kept, _ = _pool(run)
         bench = _bench(p.pop("eval_file", None) or getattr(settings, "HYBRIDPREF_RM_EVAL_PATH", None))
         allowed = {
             "budgets",

@@ -5,11 +5,28 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from models.reward.data import Instance
 from models.reward.features import PairFeatures
 from models.reward.proxy import ProxyRewardModel, ProxySettings, fit_heads
-from routing.training.adapters import candidate_features, simple_tags
+from routing.binning import PAPER_FEATURES, TagTable
+from routing.descriptive import DESCRIPTIVE_FEATURES
+from routing.features import HUMAN_SHARE, FeatureBuilder
+from routing.textual import LENGTH_TAGS, SIMILARITY_TAGS, TAG_NAMES
 from routing.training.experiment import ExperimentConfig, format_table, run_experiment, summarise
-from routing.training.loop import HeldoutTarget, Pool, run_loop
+from routing.training.loop import HeldoutTarget, Pool, pool_from_instances, run_loop
+from routing.training.tags import category_columns, instance_tag_table
+
+
+def synthetic_table(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> TagTable:
+    """Raw textual values tied to the pairs (so tags carry signal), no tagger answers, one extra tag."""
+    n = len(a)
+    textual = {t: rng.random(n) for t in SIMILARITY_TAGS}
+    textual["cosine_sim"] = (np.tanh(a[:, 0] * b[:, 0]) + 1) / 2
+    textual.update({t: rng.integers(0, 300, n).astype(float) for t in LENGTH_TAGS})
+    textual["len_longer"] = np.abs(a[:, 1]) * 100
+    extra = (rng.uniform(size=n) < 0.3)[:, None]
+    desc = np.concatenate([np.zeros((n, len(DESCRIPTIVE_FEATURES)), bool), extra], axis=1)
+    return TagTable(list(range(n)), textual, desc, (*DESCRIPTIVE_FEATURES, "category:x"))
 
 
 def synthetic_pool(n: int = 160, d: int = 8, seed: int = 0) -> Pool:
@@ -19,8 +36,8 @@ def synthetic_pool(n: int = 160, d: int = 8, seed: int = 0) -> Pool:
     a, b = rng.normal(size=(n, d)), rng.normal(size=(n, d))
     human = np.where((b - a) @ w > 0, 1, -1)
     lm = np.where(rng.uniform(size=n) < 0.65, human, -human)
-    tags = np.stack([a[:, 0] > 0, b[:, 1] > 0, rng.uniform(size=n) < 0.3], axis=1)
-    return Pool(human, lm, tags, ["t0", "t1", "t2"], PairFeatures(a.astype(np.float32), b.astype(np.float32)))
+    builder = FeatureBuilder(synthetic_table(a, b, rng))
+    return Pool(human, lm, builder, PairFeatures(a.astype(np.float32), b.astype(np.float32)))
 
 
 def test_vectorised_heads_equal_single_heads():
@@ -59,25 +76,40 @@ def test_loop_rows_are_paired_and_deterministic():
     s = r1.scores["heldout"]["score"]
     all_lm, all_human = s[r1.masks.sum(1) == 0][0], s[r1.masks.sum(1) == 160][0]
     assert all_human > all_lm
-    assert len(r1.rows()) == 20 and r1.features.shape[1] == 4  # 3 tags + human share
+    # the routing core's 90 paper features, the extra tag, and the human share (recommended mode)
+    assert r1.feature_names == [*PAPER_FEATURES, "category:x", HUMAN_SHARE]
+    assert len(r1.rows()) == 20 and r1.features.shape[1] == 92
     assert {m["kind"] for m in r1.ppm_metrics["heldout"]} == {"linear", "quadratic", "lightgbm"}
+    ppm = r1.ppms["heldout"]
+    assert ppm.feature_names_ == r1.feature_names and ppm.metrics_["n"] == 5
 
 
-def test_candidate_features_are_shares():
-    tags = np.array([[1, 0], [1, 1], [0, 0], [0, 1]], bool)
-    v = candidate_features(np.array([[1, 1, 0, 0]], bool), tags)
-    assert v.tolist() == [[0.5, 0.25, 0.5]]
+def test_candidate_features_are_the_routing_core_shares():
+    pool = synthetic_pool()
+    mask = np.zeros(160, bool)
+    mask[:40] = True
+    v = pool.builder.transform(mask)[0]
+    np.testing.assert_allclose(v[:-1], pool.tags[:40].sum(0) / 160)
+    assert v[-1] == 0.25
+
+
+def test_pool_requires_ties_dropped():
+    pool = synthetic_pool()
+    human = pool.human.copy()
+    human[3] = 0
+    with pytest.raises(ValueError, match="ties must be dropped"):
+        Pool(human, pool.lm, pool.builder, pool.features)
 
 
 def test_experiment_has_control_and_paired_differences():
     pool = synthetic_pool(n=200)
-    config = ExperimentConfig(seeds=(0, 1), k=16, inner_splits=2, strategies=("simulated", "topk"),
+    config = ExperimentConfig(seeds=(0, 1), k=16, inner_splits=2, strategies=("simulated", "top_k", "greedy"),
                               simulated_k=50, settings=ProxySettings(features="pr"))  # fmt: skip
     rows = run_experiment(pool, None, config)
     summary = summarise(rows)
     methods = {(s["method"], s["strategy"], s["budget"]) for s in summary}
     assert ("random labels", "", None) in methods and ("100% human", "", 1.0) in methods
-    assert ("routed", "topk", 0.5) in methods
+    assert ("routed", "top_k", 0.5) in methods and ("routed", "greedy", 0.25) in methods
     routed = [s for s in summary if s["method"] == "routed"]
     assert all("vs_random_mean" in s for s in routed)
     human = next(s for s in summary if s["method"] == "100% human")
@@ -86,12 +118,57 @@ def test_experiment_has_control_and_paired_differences():
     assert "random labels" in format_table(summary)
 
 
-def test_simple_tags_bins():
-    from models.reward.data import Instance
+def test_experiment_rejects_unknown_strategy():
+    with pytest.raises(ValueError, match="topk"):
+        run_experiment(synthetic_pool(), None, ExperimentConfig(strategies=("topk",)))
 
-    inst = [Instance(str(i), "p " * i, "a " * i, "b " * (2 * i), -1, {}, "c") for i in range(20)]
-    T, names = simple_tags(inst, min_category=5)
-    assert T.shape == (20, len(names)) and "category:c" in names and "len_longer:high" in names
-    for group in ("prompt_len", "len_shorter", "len_longer", "token_len_diff"):
-        cols = [k for k, n in enumerate(names) if n.startswith(group + ":")]
-        assert (T[:, cols].sum(1) == 1).all()  # every instance lands in exactly one bin
+
+def _instances(n: int = 30) -> list[Instance]:
+    return [
+        Instance(str(i), "p " * (i + 1), "a " * (i + 1), "b " * (2 * i + 1), [-1, 1, 0][i % 3],
+                 {"judge": [1, -1, 1, 0, -1][i % 5]}, "c" if i % 2 else "d")
+        for i in range(n)
+    ]  # fmt: skip
+
+
+def test_tag_table_of_a_file_is_cached_by_content_and_version(tmp_path, monkeypatch):
+    """Textual tags computed once per (file hash, tag versions); descriptive columns all zero."""
+    calls = []
+
+    def fake(pairs, mode, tags, device=None):
+        calls.append(len(pairs))
+        return {t: np.linspace(0, 1, len(pairs)) * (j + 1) for j, t in enumerate(tags)}
+
+    monkeypatch.setattr("routing.training.tags.compute_textual_tags", fake)
+    inst = _instances()
+    table = instance_tag_table(inst, tmp_path, "digest-1", min_category=5)
+    again = instance_tag_table(inst, tmp_path, "digest-1", min_category=5)
+    assert calls == [30]  # the second call read the cache
+    np.testing.assert_array_equal(table.matrix(), again.matrix())
+    assert table.feature_names == [*PAPER_FEATURES, "category:c", "category:d"]
+    T = table.matrix()
+    assert not T[:, 27 : 27 + len(DESCRIPTIVE_FEATURES)].any()
+    for j in range(len(TAG_NAMES)):  # every instance in exactly one bin of each textual tag
+        assert (T[:, 3 * j : 3 * j + 3].sum(1) == 1).all()
+    instance_tag_table(inst, tmp_path, "digest-2")  # another file content: recomputed
+    assert calls == [30, 30]
+    assert category_columns(inst, min_count=16)[1] == []
+
+
+def test_pool_from_instances_uses_the_pool_rule(tmp_path, monkeypatch):
+    class Cache:
+        def embed(self, texts, progress=None):
+            return np.stack([[len(t), t.count("a"), t.count("b"), 1.0] for t in texts]).astype(np.float32)
+
+    monkeypatch.setattr(
+        "routing.training.tags.compute_textual_tags",
+        lambda pairs, mode, tags, device=None: {t: np.linspace(0, 1, len(pairs)) for t in tags},
+    )
+    inst = _instances()
+    table = instance_tag_table(inst, tmp_path, "d", categories=False)
+    settings = ProxySettings(features="pr")
+    pool, kept = pool_from_instances(inst, "judge", Cache(), table, settings)
+    assert [i.id for i in kept] == [i.id for i in inst if i.human != 0 and i.lm["judge"] != 0]
+    assert pool.builder.table.instance_ids == [i.id for i in kept]
+    with pytest.raises(ValueError, match="same order"):
+        pool_from_instances(inst[::-1], "judge", Cache(), table, settings)

@@ -8,8 +8,9 @@ import os
 from datetime import timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 pytestmark = pytest.mark.django_db
@@ -45,6 +46,32 @@ def pandalm_project(project, shared_data, tmp_path, settings, embedding_dir):
     refresh_aggregates(project)
     version = build_dataset_version(project, "all-human", mode="all_human")
     return project, version
+
+
+def cheap_textual_tags(pairs, mode=None, tags=None, device=None, **kw):
+    """Real length tags, similarity tags from word overlap: no model loaded (the bench uses the real ones)."""
+    from routing.textual import SIMILARITY_TAGS, TAG_NAMES, length_tags
+
+    values = dict(length_tags(pairs))
+    overlap = []
+    for p in pairs:
+        a, b = set(p.response_a.lower().split()), set(p.response_b.lower().split())
+        overlap.append(len(a & b) / max(len(a | b), 1))
+    for j, tag in enumerate(SIMILARITY_TAGS):
+        values[tag] = np.clip(np.asarray(overlap) * (1 + 0.1 * j), 0, 1)
+    return {t: np.asarray(values[t], dtype=float) for t in (tags or TAG_NAMES)}
+
+
+@pytest.fixture
+def cheap_tags(monkeypatch):
+    monkeypatch.setattr("routing.app.services.compute_textual_tags", cheap_textual_tags)
+
+
+@pytest.fixture
+def tagged_project(pandalm_project, cheap_tags):
+    """The project with its textual tags stored as routing.TagValue rows (manage.py compute_tags)."""
+    call_command("compute_tags", pandalm_project[0].name)
+    return pandalm_project
 
 
 def test_queue_follows_gpu_setting(pandalm_project, settings, monkeypatch):
@@ -116,17 +143,62 @@ def test_transformer_reward_model_end_to_end(pandalm_project, shared_data):
     assert (Path(run.artifact_path) / "done.json").exists()
 
 
-def test_ppm_loop_command(pandalm_project, capsys):
+def test_ppm_loop_command(tagged_project, capsys):
+    """The loop reads the routing core's tag matrix from routing.TagValue and stores its PPMs as
+    routing.PPMArtifact rows that ``manage.py route --ppm`` uses on the same project."""
+    from routing.app.models import PPMArtifact, RoutingRun
+    from routing.binning import PAPER_FEATURES
     from routing.training.models import PPMLoopRun, PPMTrainingRow
 
-    project, _ = pandalm_project
+    project, _ = tagged_project
     call_command("ppm_loop", project.name, "--k", "12", "--sync")
     run = PPMLoopRun.objects.get()
     assert run.status == "succeeded", run.error
     assert PPMTrainingRow.objects.filter(loop=run).count() == 12
     kinds = {m["kind"] for m in run.metrics["ppm"]["heldout"]}
     assert kinds == {"linear", "quadratic", "lightgbm"}
-    assert "Spearman" in capsys.readouterr().out
+    assert run.metrics["feature_names"] == [*PAPER_FEATURES, "human_share"]
+    assert len(PPMTrainingRow.objects.filter(loop=run).first().features) == 91
+    name = run.metrics["ppm_artifacts"]["heldout"]
+    artifact = PPMArtifact.objects.get(name=name)
+    assert artifact.project == project and artifact.kind == "quadratic"
+    assert artifact.metadata["loop_run"] == run.pk and artifact.metadata["target"] == "heldout"
+    assert run.artifact_path == artifact.path and "Spearman" in capsys.readouterr().out
+    ppm = artifact.load()
+    assert ppm.feature_names_ == run.metrics["feature_names"]
+    call_command("route", project.name, "--ppm", name, "--budget", "0.25", "--strategy", "top_k")
+    routed = RoutingRun.objects.get()
+    assert routed.ppm == artifact and routed.decisions.count() == project.instances.count()
+    # a rerun of the same loop replaces its artifacts by name instead of adding more
+    from types import SimpleNamespace
+
+    from routing.training import services
+
+    again = SimpleNamespace(ppms={"heldout": ppm}, masks=np.zeros((1, 5), bool))
+    services._register_loop_ppms(run, again, services._tag_table(run))
+    assert PPMArtifact.objects.filter(name=name).count() == 1
+
+
+def test_ppm_loop_without_tags_says_to_compute_them(pandalm_project):
+    from routing.training.models import PPMLoopRun
+
+    project, _ = pandalm_project
+    with pytest.raises(CommandError, match=f"manage.py compute_tags {project.name}"):
+        call_command("ppm_loop", project.name, "--k", "12", "--sync")
+    run = PPMLoopRun.objects.get()
+    assert run.status == "failed" and "lack textual tags" in run.error
+
+
+def test_ppm_loop_can_compute_missing_tags(pandalm_project, cheap_tags):
+    from routing.app.models import TagValue
+    from routing.training.models import PPMLoopRun
+
+    project, _ = pandalm_project
+    call_command("ppm_loop", project.name, "--k", "8", "--compute-tags", "--sync")
+    run = PPMLoopRun.objects.get()
+    assert run.status == "succeeded", run.error
+    assert TagValue.objects.filter(instance__project=project).count() == 9 * project.instances.count()
+    assert "computing missing textual tags" in run.logs
 
 
 def test_api_start_list_cancel(pandalm_project, researcher, api_client, monkeypatch):
@@ -160,11 +232,12 @@ def test_api_start_list_cancel(pandalm_project, researcher, api_client, monkeypa
     assert bad.status_code == 400 and "loss" in bad.json()["detail"]
 
 
-def test_running_loop_stops_when_cancel_requested(pandalm_project, monkeypatch):
+def test_running_loop_stops_when_cancel_requested(tagged_project, monkeypatch):
+    from routing.app.models import PPMArtifact
     from routing.training import services
     from routing.training.models import PPMLoopRun, PPMTrainingRow
 
-    project, _ = pandalm_project
+    project, _ = tagged_project
     monkeypatch.setattr(services, "_dispatch", lambda run, sync: None)
     run = services.start_ppm_loop(project, "gpt-3.5-turbo", k=80)
     PPMLoopRun.objects.filter(pk=run.pk).update(cancel_requested=True)  # asked while it runs
@@ -172,16 +245,17 @@ def test_running_loop_stops_when_cancel_requested(pandalm_project, monkeypatch):
     run.refresh_from_db()
     assert run.status == "cancelled" and "stopped after 40 of 80" in run.error
     assert run.job.status == "cancelled" and not PPMTrainingRow.objects.filter(loop=run).exists()
+    assert not PPMArtifact.objects.exists()
 
 
-def test_routing_experiment_command(pandalm_project, capsys):
+def test_routing_experiment_command(pandalm_project, cheap_tags, capsys):
     from pathlib import Path
 
     from routing.training.models import RoutingExperiment
 
     project, _ = pandalm_project
-    call_command("routing_experiment", project.name, "--seeds", "0", "1", "--k", "12", "--strategies", "topk",
-                 "--budgets", "0.5", "--sync")  # fmt: skip
+    call_command("routing_experiment", project.name, "--seeds", "0", "1", "--k", "12", "--strategies", "top_k",
+                 "greedy", "--budgets", "0.5", "--compute-tags", "--sync")  # fmt: skip
     run = RoutingExperiment.objects.get()
     assert run.status == "succeeded", run.error
     methods = {(s["method"], s["budget"]) for s in run.summary}

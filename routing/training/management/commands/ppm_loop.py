@@ -1,4 +1,9 @@
-"""manage.py ppm_loop <project> [--lm-judge gpt-3.5-turbo] [--k 200] [--eval-file rm-eval.jsonl] [--sync]"""
+"""manage.py ppm_loop <project> [--lm-judge gpt-3.5-turbo] [--k 200] [--eval-file rm-eval.jsonl] [--compute-tags]
+[--sync]
+
+Tags come from stored routing.TagValue rows (``manage.py compute_tags <project>``, or --compute-tags here);
+each fitted PPM is stored as a routing.PPMArtifact named ppm-loop-<run>-<target> for ``manage.py route --ppm``.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +22,16 @@ class Command(BaseCommand):
         parser.add_argument("--k", type=int, default=200)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--eval-file")
+        parser.add_argument(
+            "--compute-tags", action="store_true", help="compute missing textual tags first (else: fail)"
+        )
         parser.add_argument("--sync", action="store_true")
 
     def handle(self, *args, **o):
         project = get_project(o["project"])
         try:
             run = start_ppm_loop(project, o["lm_judge"], k=o["k"], seed=o["seed"], eval_file=o["eval_file"],
-                                 sync=o["sync"])  # fmt: skip
+                                 compute_tags=o["compute_tags"], sync=o["sync"])  # fmt: skip
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"PPM loop #{run.pk}: {run.status}")

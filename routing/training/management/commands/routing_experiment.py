@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from routing.training.experiment import STRATEGIES
 from routing.training.management.commands._common import get_project
 from routing.training.services import TrainingError, start_routing_experiment
 
@@ -18,9 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("--lm-judge", default="gpt-3.5-turbo")
         parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
         parser.add_argument("--budgets", type=float, nargs="+", default=[0.25, 0.5, 0.75])
-        parser.add_argument("--strategies", nargs="+", default=["simulated", "topk", "greedy"])
+        parser.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
         parser.add_argument("--k", type=int, default=200)
         parser.add_argument("--eval-file")
+        parser.add_argument(
+            "--compute-tags", action="store_true", help="compute missing textual tags first (else: fail)"
+        )
         parser.add_argument("--sync", action="store_true")
 
     def handle(self, *args, **o):
@@ -28,6 +32,8 @@ class Command(BaseCommand):
         params = {"seeds": o["seeds"], "budgets": o["budgets"], "strategies": o["strategies"], "k": o["k"]}
         if o["eval_file"]:
             params["eval_file"] = o["eval_file"]
+        if o["compute_tags"]:
+            params["compute_tags"] = True
         try:
             run = start_routing_experiment(project, o["lm_judge"], params=params, sync=o["sync"])
         except TrainingError as exc:
