@@ -8,14 +8,13 @@ from pathlib import Path
 
 from celery import shared_task
 from django.conf import settings
-from django.utils import timezone
 
+from annotation.datasets.services import DatasetBuildError
 from annotation.models import Job
 
 log = logging.getLogger(__name__)
 
 EXPORT_JOB = "export_dataset"
-_DONE = ("succeeded", "failed", "cancelled")
 
 
 def export_dir(job: Job) -> Path:
@@ -24,38 +23,29 @@ def export_dir(job: Job) -> Path:
 
 def run_export_job(job_id: int) -> dict:
     """Run an export job in this process (the task body; also used by ``manage.py export_dataset``)."""
-    from annotation.datasets.exporting import ExportError, export_version
+    from annotation.datasets.exporting import ExportError
+
+    job = Job.objects.select_related("project").get(pk=job_id)
+    return job.execute(_export, expected_errors=(ExportError, DatasetBuildError))
+
+
+def _export(job: Job) -> dict:
+    from annotation.datasets.exporting import export_version
     from annotation.datasets.models import DatasetVersion
 
-    job = Job.objects.get(pk=job_id)
-    if job.status in _DONE:
-        return job.result
-    Job.objects.filter(pk=job_id).update(status=Job.Status.RUNNING)
     params = job.params
-    try:
-        version = DatasetVersion.objects.get(pk=params["version"])
-        result = export_version(
-            version,
-            export_dir(job),
-            formats=params.get("formats") or ["jsonl", "parquet", "csv", "hf"],
-            forms=params.get("forms") or ["pairwise", "full"],
-            progress=job.report_progress,
-        )
-    except (ExportError, DatasetVersion.DoesNotExist) as error:
-        Job.objects.filter(pk=job_id).update(
-            status=Job.Status.FAILED, error=str(error), finished_at=timezone.now()
-        )
-        return {"error": str(error)}
-    except Exception as error:
-        Job.objects.filter(pk=job_id).update(
-            status=Job.Status.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
-        )
-        raise
-    result["download_url"] = f"/api/projects/{job.project.name}/exports/{job.pk}/download/"
-    Job.objects.filter(pk=job_id).update(
-        status=Job.Status.SUCCEEDED, result=result, finished_at=timezone.now()
+    version = DatasetVersion.objects.filter(pk=params["version"]).first()
+    if version is None:
+        raise DatasetBuildError(f"version: no dataset version with id {params['version']}")
+    result = export_version(
+        version,
+        export_dir(job),
+        formats=params.get("formats") or ["jsonl", "parquet", "csv", "hf"],
+        forms=params.get("forms") or ["pairwise", "full"],
+        progress=job.report_progress,
     )
-    log.info("export job %s: %s", job_id, result["rows"])
+    result["download_url"] = f"/api/projects/{job.project.name}/exports/{job.pk}/download/"
+    log.info("export job %s: %s", job.pk, result["rows"])
     return result
 
 

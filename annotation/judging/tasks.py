@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
-from django.utils import timezone
 
 from annotation.models import Job
 
@@ -14,7 +13,6 @@ log = logging.getLogger(__name__)
 
 JUDGE_JOB = "judge"
 TAG_JOB = "tag_prompts"
-_DONE = (Job.Status.SUCCEEDED, Job.Status.CANCELLED)
 
 
 def run_job(job_id: int) -> dict:
@@ -22,43 +20,41 @@ def run_job(job_id: int) -> dict:
 
     A FAILED job may be run again: finished orders are skipped, so a retry only pays for the rest.
     """
-    from annotation.judging.services import judge_project, tag_project
-
     job = Job.objects.select_related("project").get(pk=job_id)
-    if job.status in _DONE:
-        return job.result
-    Job.objects.filter(pk=job_id).update(status=Job.Status.RUNNING, error="")
+    bodies = {JUDGE_JOB: _judge, TAG_JOB: _tag}
+    if job.kind not in bodies:
+        raise ValueError(f"job {job_id}: kind {job.kind!r} is not a judging job")
+    return job.execute(bodies[job.kind])
+
+
+def _judge(job: Job) -> dict:
+    from annotation.judging.services import judge_project
+
     params = job.params or {}
-    try:
-        if job.kind == JUDGE_JOB:
-            summary = judge_project(
-                job.project,
-                params["config"],
-                batch_size=int(params.get("batch_size", 16)),
-                limit=params.get("limit"),
-                progress=job.report_progress,
-            )
-            result = summary.as_dict()
-        elif job.kind == TAG_JOB:
-            result = tag_project(
-                job.project,
-                params["config"],
-                batch_size=int(params.get("batch_size", 8)),
-                limit=params.get("limit"),
-                progress=job.report_progress,
-                dimensions=params.get("dimensions"),
-            )
-        else:
-            raise ValueError(f"job {job_id}: kind {job.kind!r} is not a judging job")
-    except Exception as error:
-        Job.objects.filter(pk=job_id).update(
-            status=Job.Status.FAILED, error=f"{type(error).__name__}: {error}", finished_at=timezone.now()
-        )
-        raise
-    Job.objects.filter(pk=job_id).update(
-        status=Job.Status.SUCCEEDED, result=result, finished_at=timezone.now()
+    summary = judge_project(
+        job.project,
+        params["config"],
+        batch_size=int(params.get("batch_size", 16)),
+        limit=params.get("limit"),
+        progress=job.report_progress,
     )
-    log.info("%s job %s finished: %s", job.kind, job_id, result)
+    log.info("judge job %s finished: %s", job.pk, summary.as_dict())
+    return summary.as_dict()
+
+
+def _tag(job: Job) -> dict:
+    from annotation.judging.services import tag_project
+
+    params = job.params or {}
+    result = tag_project(
+        job.project,
+        params["config"],
+        batch_size=int(params.get("batch_size", 8)),
+        limit=params.get("limit"),
+        progress=job.report_progress,
+        dimensions=params.get("dimensions"),
+    )
+    log.info("tag job %s finished: %s", job.pk, result)
     return result
 
 

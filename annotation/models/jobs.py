@@ -6,9 +6,12 @@ database transaction (all-or-nothing) and progress written there would stay invi
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.core.cache import cache
 from django.db import models, transaction
+from django.utils import timezone
 
 
 class Job(models.Model):
@@ -39,6 +42,34 @@ class Job(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} #{self.pk} ({self.status})"
+
+    FINISHED = (Status.SUCCEEDED, Status.CANCELLED)
+
+    def execute(self, body: Callable[[Job], dict], expected_errors: tuple[type[Exception], ...] = ()) -> dict:
+        """Run ``body(job)`` with the job's status kept in step; what every job-backed task does.
+
+        A job already finished is not redone (a re-delivered task returns its result). A FAILED job may be
+        run again: the bodies are resumable. Expected errors (bad input) are recorded and returned; anything
+        else is recorded and re-raised, so that Celery logs it.
+        """
+        if self.status in self.FINISHED:
+            return self.result
+        Job.objects.filter(pk=self.pk).update(status=self.Status.RUNNING, error="")
+        try:
+            result = body(self)
+        except expected_errors as error:
+            self._finish(self.Status.FAILED, error=str(error))
+            return {"error": str(error)}
+        except Exception as error:
+            self._finish(self.Status.FAILED, error=f"{type(error).__name__}: {error}")
+            raise
+        self._finish(self.Status.SUCCEEDED, result=result)
+        return result
+
+    def _finish(self, status: str, **fields) -> None:
+        Job.objects.filter(pk=self.pk).update(status=status, finished_at=timezone.now(), **fields)
+        for name, value in {"status": status, **fields}.items():
+            setattr(self, name, value)
 
     def enqueue(self, task, queue: str | None = None) -> None:
         """Send ``task(job.pk)`` once the current transaction commits (so that the worker finds the job row),
