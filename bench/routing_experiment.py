@@ -3,6 +3,11 @@
     .venv/bin/python bench/routing_experiment.py --instances ../shared/data/pandalm/pandalm.jsonl \
         --bench ../shared/data/rm-eval/rm-eval.jsonl --lm-judge gpt-3.5-turbo --seeds 0 1 2 3 4 --out var/bench
 
+Tags are the routing core's: the 9 textual tags (routing.textual, computed once per file content and tag
+version and cached under --tag-cache) binned by routing.binning into 27 features, the 63 descriptive
+features (all zero: a plain instance file has no LM-tagger records), and the file's ``category`` as extra
+columns (--min-category; 0 turns them off). Pool rule, candidates, PPM and strategies: routing core.
+
 Prints (1) the calibration of the proxy on 20 random 600/249-style splits (human, LM, random labels) and on
 the RewardBench-style file, (2) the PPM loop with K candidates on the whole pool for both targets, timed,
 with held-out Spearman / RMSE beside the paper's Table 2, (3) the routing experiment table with spreads and
@@ -26,8 +31,10 @@ from models.reward.embedding_cache import EmbeddingCache  # noqa: E402
 from models.reward.evaluation import heldout_accuracy, random_splits  # noqa: E402
 from models.reward.features import BenchFeatures  # noqa: E402
 from models.reward.proxy import ProxySettings, fit_heads  # noqa: E402
+from routing.descriptive import DESCRIPTIVE_FEATURES  # noqa: E402
 from routing.training.experiment import ExperimentConfig, format_table, plot, run_experiment, summarise  # noqa: E402
 from routing.training.loop import BenchTarget, HeldoutTarget, pool_from_instances, run_loop  # noqa: E402
+from routing.training.tags import file_digest, instance_tag_table  # noqa: E402
 
 
 def calibration(pool, bench, settings: ProxySettings, n_splits: int = 20, seed: int = 0) -> dict:
@@ -64,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bench", default=None, help="RewardBench-style triples (optional)")
     ap.add_argument("--lm-judge", default="gpt-3.5-turbo")
     ap.add_argument("--cache", default="var/embeddings")
+    ap.add_argument("--tag-cache", default="var/cache/tags", help="raw textual tag values, by file hash")
+    ap.add_argument("--min-category", type=int, default=15, help="category tag columns (0: none)")
     ap.add_argument("--k", type=int, default=200)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.25, 0.5, 0.75])
@@ -76,12 +85,25 @@ def main(argv: list[str] | None = None) -> int:
     cache = EmbeddingCache(args.cache)
 
     t0 = time.perf_counter()
-    pool, kept = pool_from_instances(load_instances(args.instances), args.lm_judge, cache, settings)
+    instances = load_instances(args.instances)
+    table = instance_tag_table(
+        instances,
+        args.tag_cache,
+        file_digest(args.instances),
+        categories=args.min_category > 0,
+        min_category=max(args.min_category, 1),
+    )
+    t_tags = time.perf_counter() - t0
+    pool, kept = pool_from_instances(instances, args.lm_judge, cache, table, settings)
     bench = BenchFeatures.build(load_triples(args.bench), cache, settings) if args.bench else None
     t_embed = time.perf_counter() - t0
+    n_desc = len(DESCRIPTIVE_FEATURES)
+    n_extra = len(table.descriptive_names) - n_desc
     print(
-        f"pool: {len(kept)} pairs (ties under either source dropped), {pool.tags.shape[1]} tags; "
-        f"features ready in {t_embed:.1f}s (embedding cache: {args.cache})"
+        f"pool: {len(kept)} of {len(instances)} pairs (ties under either source dropped, routing.pool); "
+        f"{pool.tags.shape[1]} tag features = 27 textual bins + {n_desc} descriptive (all zero: no tagger records) "
+        f"+ {n_extra} category; tags {t_tags:.1f}s (cache: {args.tag_cache}), all features ready in "
+        f"{t_embed:.1f}s (embedding cache: {args.cache})"
     )
     print(f"proxy settings: {settings}")
 
@@ -113,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         "loop": {
             "timings": loop.timings,
             "features_s": t_embed,
+            "tags_s": t_tags,
+            "feature_names": loop.feature_names,
             "ppm_metrics": loop.ppm_metrics,
             "rows": loop.rows(),
         },
