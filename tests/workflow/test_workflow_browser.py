@@ -45,7 +45,7 @@ def browser():
 @pytest.fixture
 def page(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(8000)
+    context.set_default_timeout(20000)  # generous: CI machines are small and busy
     opened = context.new_page()
     dialogs: list[str] = []
     opened.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -61,7 +61,8 @@ def shot(page, name: str) -> None:
 
 def sign_in(page, base: str, username: str, next_url: str = "/annotate/") -> None:
     page.goto(f"{base}/login/?next={next_url}")
-    page.keyboard.type(username)  # the username field has autofocus
+    page.wait_for_selector("#id_username:focus")  # autofocus; typing before it lands would be lost
+    page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(f"{username}-pass-1234")
     page.keyboard.press("Enter")
