@@ -132,7 +132,3 @@ def load_triples(path: str | Path) -> list[Triple]:
         )
     return triples
 
-
-def pool_without_ties(instances: list[Instance], lm_judge: str) -> list[Instance]:
-    """Recommended-mode pool (spec 1): drop an instance that is a tie, or unlabeled, under either source."""
-    return [i for i in instances if i.human not in (None, 0) and i.lm.get(lm_judge) not in (None, 0)]

@@ -75,10 +75,9 @@ def test_compute_tags_command_stores_values_and_edges(project, instances, fake):
 @pytest.mark.django_db
 def test_compute_tags_resumes_after_crash(project, instances, monkeypatch):
     from annotation.models import Job
+    from platform.celery_app import app
     from routing.app.models import TagValue
     from routing.app.tasks import TAGS_JOB, compute_tags_task, run_tags_job
-
-    from platform.celery_app import app
 
     assert app.amqp.router.route({}, compute_tags_task.name)["queue"].name == "tags"
     crashing = FakeTags(crash_after=2)
