@@ -418,3 +418,14 @@ def test_without_routing_run_the_researcher_queue_is_the_source(mp_project):
 
     source = instances_for_people(mp_project)
     assert source.instances.count() == 6 and "researcher" in source.description
+
+
+def test_excluded_annotator_gets_no_task(api_client, mp_project):
+    from annotation.models import UserProfile
+
+    user = qualified_annotator(mp_project, "left-out")
+    api_client.force_authenticate(user)
+    assert api_client.post(f"/api/projects/{mp_project.name}/tasks/next/").status_code == 200
+    UserProfile.objects.filter(user=user).update(excluded=True)
+    refused = api_client.post(f"/api/projects/{mp_project.name}/tasks/next/")
+    assert refused.status_code == 403 and refused.json()["code"] == "excluded"
