@@ -429,3 +429,36 @@ def test_excluded_annotator_gets_no_task(api_client, mp_project):
     UserProfile.objects.filter(user=user).update(excluded=True)
     refused = api_client.post(f"/api/projects/{mp_project.name}/tasks/next/")
     assert refused.status_code == 403 and refused.json()["code"] == "excluded"
+
+
+def test_a_routing_run_decides_what_people_annotate(api_client, mp_project):
+    """Once a routing run exists, exactly its human-routed instances are served (the researcher queue no
+    longer applies), and the newest run wins."""
+    from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun
+
+    instances = list(mp_project.instances.order_by("pk"))
+    ppm = PPMArtifact.objects.create(name="ppm", kind="linear", path="unused")
+
+    def route(human: set[int]) -> None:
+        run = RoutingRun.objects.create(
+            project=mp_project, budget=len(human), strategy="simulated", ppm=ppm, predicted_performance=0.5
+        )
+        RoutingDecision.objects.bulk_create(
+            RoutingDecision(run=run, instance=i, route="human" if n in human else "lm", gain=0.0)
+            for n, i in enumerate(instances)
+        )
+
+    def served(user) -> list[str]:
+        api_client.force_authenticate(user)
+        names = []
+        while (
+            task := api_client.post(f"/api/projects/{mp_project.name}/tasks/next/").json()["task"]
+        ) is not None:
+            names.append(task["instance"])
+            api_client.post(f"/api/projects/{mp_project.name}/tasks/{task['id']}/skip/")
+        return names
+
+    route({0})
+    route({1, 2})
+    got = served(qualified_annotator(mp_project, "routed-reader"))
+    assert sorted(got) == sorted(i.external_id for i in instances[1:3])
