@@ -23,8 +23,7 @@ from annotation import permissions
 from annotation.core.aggregation import METHODS
 from annotation.datasets.exporting import FORMATS, FORMS
 from annotation.datasets.models import DatasetVersion
-from annotation.datasets.services import DatasetBuildError, build_dataset_version
-from annotation.datasets.tasks import EXPORT_JOB, export_dataset_task
+from annotation.datasets.tasks import BUILD_JOB, EXPORT_JOB, build_dataset_task, export_dataset_task
 from annotation.models import Job, Project
 
 
@@ -114,17 +113,22 @@ class DatasetVersionListCreate(ExportViewMixin, generics.GenericAPIView):
         data = DatasetVersionSerializer(page if page is not None else versions, many=True).data
         return self.get_paginated_response(data) if page is not None else Response(data)
 
-    @extend_schema(request=DatasetVersionCreateSerializer, responses={201: DatasetVersionSerializer})
+    @extend_schema(request=DatasetVersionCreateSerializer, responses={202: ExportJobSerializer})
     def post(self, request: Request, project: str) -> Response:
+        """Start assembling a version (a job: large projects take minutes). Poll ``/api/jobs/<job_id>/``;
+        its result names the version when done."""
         given = DatasetVersionCreateSerializer(data=request.data)
         given.is_valid(raise_exception=True)
-        options = dict(given.validated_data)
-        name = options.pop("name")
-        try:
-            version = build_dataset_version(self.project, name, user=request.user, **options)
-        except DatasetBuildError as error:
-            raise ValidationError({"detail": str(error)}) from error
-        return Response(DatasetVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+        name = given.validated_data["name"]
+        if DatasetVersion.objects.filter(project=self.project, name=name).exists():
+            raise ValidationError(
+                {"detail": f"name: project {self.project.name!r} already has a version {name!r}"}
+            )
+        job = Job.objects.create(
+            kind=BUILD_JOB, project=self.project, created_by=request.user, params=dict(given.validated_data)
+        )
+        job.enqueue(build_dataset_task)
+        return Response({"job_id": job.pk, **ExportJobSerializer(job).data}, status=status.HTTP_202_ACCEPTED)
 
 
 class DatasetVersionDetail(ExportViewMixin, APIView):

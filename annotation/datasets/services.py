@@ -280,6 +280,7 @@ def build_dataset_version(
     method: str | None = None,
     user: Any = None,
     progress: Progress | None = None,
+    job: int | None = None,
 ) -> DatasetVersion:
     """Assemble and freeze the hybrid dataset of ``project`` as version ``name``.
 
@@ -294,7 +295,7 @@ def build_dataset_version(
     method = method or default_method(project)
     params: dict[str, Any] = {
         "mode": mode, "aggregation_method": method, "routing_run": None, "routing_strategy": None,
-        "ppm_version": None, "budget": None, "lm_model": None, "lm_prompt_version": None,
+        "ppm_version": None, "budget": None, "lm_model": None, "lm_prompt_version": None, "job": job,
     }  # fmt: skip
     human_ids: set[int] | None
     if mode == DatasetVersion.Mode.ROUTING and routing_run is not None:

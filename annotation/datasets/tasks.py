@@ -1,5 +1,6 @@
-"""Celery tasks of the datasets app (queue ``default``). Idempotent: a finished job is not redone, and a
-re-delivered export starts over in a fresh ``.partial`` folder, ending with the same files."""
+"""Celery tasks of the datasets app (queue ``default``). Idempotent: a finished job is not redone, a
+re-delivered export starts over in a fresh ``.partial`` folder, ending with the same files, and a re-delivered
+build finds the version it already committed."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ from pathlib import Path
 from celery import shared_task
 from django.conf import settings
 
-from annotation.datasets.services import DatasetBuildError
+from annotation.datasets.services import DatasetBuildError, build_dataset_version
 from annotation.models import Job
 
 log = logging.getLogger(__name__)
 
 EXPORT_JOB = "export_dataset"
+BUILD_JOB = "build_dataset"
 
 
 def export_dir(job: Job) -> Path:
@@ -52,3 +54,29 @@ def _export(job: Job) -> dict:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def export_dataset_task(job_id: int) -> dict:
     return run_export_job(job_id)
+
+
+def run_build_job(job_id: int) -> dict:
+    """Assemble a dataset version (the task body). Large projects take minutes, hence a job, not a request."""
+    job = Job.objects.select_related("project", "created_by").get(pk=job_id)
+    return job.execute(_build, expected_errors=(DatasetBuildError,))
+
+
+def _build(job: Job) -> dict:
+    from annotation.datasets.models import DatasetVersion
+
+    options = dict(job.params)
+    name = options.pop("name")
+    version = DatasetVersion.objects.filter(project=job.project, name=name).first()
+    if version is None or version.params.get("job") != job.pk:
+        # (A version made by this very job means a crash after its commit: the work is done.)
+        version = build_dataset_version(
+            job.project, name, user=job.created_by, progress=job.report_progress, job=job.pk, **options
+        )
+    log.info("build job %s: version %s, %s", job.pk, version.name, version.counts)
+    return {"version": version.pk, "name": version.name, "counts": version.counts}
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def build_dataset_task(job_id: int) -> dict:
+    return run_build_job(job_id)

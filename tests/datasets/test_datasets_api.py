@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from annotation.datasets.tasks import run_export_job
+from annotation.datasets.tasks import run_build_job, run_export_job
 
 pytestmark = pytest.mark.django_db
 
@@ -84,13 +84,28 @@ def test_researcher_creates_exports_and_downloads(
 ):
     api_client.force_authenticate(researcher)
     ids = list(labelled.instances.values_list("pk", flat=True)[:6])
-    created = api_client.post(
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        started = api_client.post(
+            f"/api/projects/{labelled.name}/datasets/",
+            {"name": "v1", "mode": "routing", "human_instance_ids": ids, "judge": "judge-x"},
+            format="json",
+        )
+    assert started.status_code == 202, started.content
+    assert len(callbacks) == 1  # the build runs in a Celery task, queued on commit
+    build_job = started.json()["job_id"]
+    run_build_job(build_job)  # what the worker runs
+    run_build_job(build_job)  # a re-delivered task changes nothing
+    job = api_client.get(f"/api/jobs/{build_job}/").json()
+    assert job["status"] == "succeeded" and job["result"]["name"] == "v1"
+    assert job["result"]["counts"]["human"] == 6 and job["result"]["counts"]["lm"] == 6
+    failing = api_client.post(
         f"/api/projects/{labelled.name}/datasets/",
-        {"name": "v1", "mode": "routing", "human_instance_ids": ids, "judge": "judge-x"},
+        {"name": "v2", "mode": "all_lm", "judge": "nope"},
         format="json",
     )
-    assert created.status_code == 201, created.content
-    assert created.json()["counts"]["human"] == 6 and created.json()["counts"]["lm"] == 6
+    run_build_job(failing.json()["job_id"])
+    job = api_client.get(f"/api/jobs/{failing.json()['job_id']}/").json()
+    assert job["status"] == "failed" and "judge" in job["error"]
     again = api_client.post(
         f"/api/projects/{labelled.name}/datasets/", {"name": "v1", "mode": "all_lm"}, format="json"
     )
