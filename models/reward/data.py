@@ -131,4 +131,3 @@ def load_triples(path: str | Path) -> list[Triple]:
             )
         )
     return triples
-
