@@ -277,7 +277,9 @@ def tag_project(
                     raw=result.raw,
                 )
             )
-        PromptTagRecord.objects.bulk_create(rows, ignore_conflicts=True)
+        with transaction.atomic():
+            PromptTagRecord.objects.bulk_create(rows, ignore_conflicts=True)
+            _fill_expert_domains(batch, rows, name)
         if progress:
             k = min((n + 1) * batch_size, len(todo))
             progress(k, len(todo), f"{k}/{len(todo)} prompts tagged")
@@ -291,6 +293,19 @@ def tag_project(
         "tokens": tokens,
         "wall_seconds": time.perf_counter() - started,
     }
+
+
+def _fill_expert_domains(instances: list[Instance], records: list[PromptTagRecord], tagger: str) -> None:
+    """Give instances without a domain the tagger's first expert domain, so that assignment can send them
+    to experts of that domain (``Instance.metadata["domain"]``; a domain from the dataset is never replaced)."""
+    changed = []
+    for instance, record in zip(instances, records, strict=True):
+        domains = record.answers.get("expert_domain")
+        metadata = instance.metadata or {}
+        if isinstance(domains, list) and domains and not metadata.get("domain"):
+            instance.metadata = {**metadata, "domain": domains[0], "domain_source": f"lm-tagger:{tagger}"}
+            changed.append(instance)
+    Instance.objects.bulk_update(changed, ["metadata"])
 
 
 # -- report ---------------------------------------------------------------------------------------------------

@@ -120,7 +120,11 @@ def test_tag_prompts_records(monkeypatch) -> None:
     answers = {
         "expertise_level": '{"expertise_level": "Expert domain knowledge"}',
         "subject_of_expertise": '["Journalism, media studies and communication"]',
+        "expert_domain": '["Natural sciences"]',
     }
+    first = project.instances.order_by("id").first()
+    first.metadata = {"domain": "History"}  # from the dataset: kept
+    first.save()
 
     def answer(messages):
         for dim, text in answers.items():
@@ -138,6 +142,8 @@ def test_tag_prompts_records(monkeypatch) -> None:
     assert record.answers["subject_of_expertise"] == ["Journalism", "Media studies and communication"]
     assert record.answers["safety_concern"] == "unknown" and record.raw["safety_concern"] == "no idea"
     assert tag_project(project, {"backend": "local"})["tagged"] == 0  # resumable
+    domains = [i.metadata.get("domain") for i in project.instances.order_by("id")]
+    assert domains == ["History", "Natural sciences", "Natural sciences"]
 
 
 def test_pandalm_gpt35_agreement(pandalm_path) -> None:
