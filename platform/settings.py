@@ -159,6 +159,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not IS_LOCAL)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# Behind HTTPS in production: redirect plain HTTP and send HSTS (seconds) when configured.
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0)
+if env.bool("BEHIND_TLS_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
 
 REST_FRAMEWORK = {
@@ -176,6 +181,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Preference datasets from a routed mix of human and LM annotation.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {
+        "JobStatusEnum": "annotation.models.jobs.Job.Status",
+        "AssignmentStatusEnum": "annotation.workflow.models.Assignment.Status",
+        "TrainingStatusEnum": "routing.training.models.Status",
+    },
 }
 
 # Celery. Embedded default: kombu's filesystem transport in the data directory. It needs no server, yet the

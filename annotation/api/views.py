@@ -67,6 +67,7 @@ class ProjectScopedMixin:
 
 class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
     serializer_class = MembershipSerializer
+    queryset = ProjectMembership.objects.none()  # for the schema; get_queryset scopes it
 
     def get_queryset(self):
         return ProjectMembership.objects.filter(project=self.get_project()).select_related("user")
@@ -78,6 +79,7 @@ class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
 class InstanceViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = InstanceSerializer
     lookup_field = "external_id"
+    queryset = Instance.objects.none()  # for the schema; get_queryset scopes it
 
     def get_queryset(self):
         return Instance.objects.filter(project=self.get_project())
@@ -135,6 +137,7 @@ class JobViewSet(viewsets.ReadOnlyModelViewSet):
     """Jobs of the projects the user manages (and the user's own)."""
 
     serializer_class = JobSerializer
+    queryset = Job.objects.none()  # for the schema; get_queryset scopes it
 
     def get_queryset(self):
         user = self.request.user

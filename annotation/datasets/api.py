@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.http import FileResponse, Http404
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
@@ -107,6 +108,7 @@ class DatasetVersionListCreate(ExportViewMixin, generics.GenericAPIView):
 
     serializer_class = DatasetVersionSerializer
 
+    @extend_schema(responses=DatasetVersionSerializer(many=True), operation_id="projects_datasets_list")
     def get(self, request: Request, project: str) -> Response:
         versions = DatasetVersion.objects.filter(project=self.project)
         page = self.paginate_queryset(versions)
@@ -132,6 +134,7 @@ class DatasetVersionListCreate(ExportViewMixin, generics.GenericAPIView):
 
 
 class DatasetVersionDetail(ExportViewMixin, APIView):
+    @extend_schema(responses=DatasetVersionSerializer)
     def get(self, request: Request, project: str, version: str) -> Response:
         found = DatasetVersion.objects.filter(project=self.project, name=version).first()
         if found is None:
@@ -167,6 +170,7 @@ def _export_job(project: Project, job_id: int) -> Job:
 
 
 class ExportStatus(ExportViewMixin, APIView):
+    @extend_schema(responses=ExportJobSerializer)
     def get(self, request: Request, project: str, job_id: int) -> Response:
         return Response(ExportJobSerializer(_export_job(self.project, job_id)).data)
 
@@ -174,6 +178,7 @@ class ExportStatus(ExportViewMixin, APIView):
 class ExportDownload(ExportViewMixin, APIView):
     """The export as a zip archive, or one file of it with ``?file=<name>`` (e.g. pairwise.parquet)."""
 
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     def get(self, request: Request, project: str, job_id: int):
         job = _export_job(self.project, job_id)
         if job.status != Job.Status.SUCCEEDED:
@@ -191,6 +196,7 @@ class ExportDownload(ExportViewMixin, APIView):
 
 
 class AgreementReportView(ExportViewMixin, APIView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project: str) -> Response:
         from annotation.datasets.report import agreement_report
 

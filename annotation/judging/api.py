@@ -6,6 +6,8 @@ LM labels are never shown to annotators (spec/annotation.md section 2), hence ``
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -34,6 +36,7 @@ class _ProjectView(APIView):
 
 
 class JudgeReport(_ProjectView):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project: str) -> Response:
         return Response(judge_report(self.project(request, project), judge=request.query_params.get("judge")))
 
@@ -43,6 +46,7 @@ class StartJob(_ProjectView):
 
     kind = JUDGE_JOB
 
+    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: OpenApiTypes.OBJECT})
     def post(self, request: Request, project: str) -> Response:
         proj = self.project(request, project)
         config = request.data.get("config")
