@@ -1,0 +1,234 @@
+"""The researcher's project dashboard: settings, counts, routing runs, judge and human agreement, dataset
+versions, exports and jobs of one project, on one server-rendered page.
+
+Everything shown is read from the stored records or computed by the services that already exist (the
+workflow's progress query, the judging report, the datasets' agreement report); the page only arranges it.
+Changes go through the same rules as the API: the budget form is validated by the API's
+``ProjectSerializer`` and an export is the datasets app's job and task. Only the project's researchers and
+admins (``permissions.can_manage_project``) may see or change anything here.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods, require_POST
+
+from annotation import permissions
+from annotation.api.serializers import ProjectSerializer
+from annotation.datasets.api import ExportRequestSerializer
+from annotation.datasets.exporting import FORMATS
+from annotation.datasets.models import DatasetVersion
+from annotation.datasets.report import agreement_report
+from annotation.datasets.tasks import EXPORT_JOB, export_dataset_task
+from annotation.judging.services import judge_report
+from annotation.models import HumanLabel, Job, LabelSource, LMLabel, Project
+from annotation.workflow.assignment import instance_progress, quotas
+from annotation.workflow.views import strict_csp
+from routing.app.models import RoutingDecision, RoutingRun, TagValue
+
+# The tiers every project has (``assignment.quotas`` reads these two); a project may name more.
+BASE_TIERS = ("normal", "expert")
+FIELD_LABELS = {
+    "human_budget": "Human budget (count)",
+    "human_budget_fraction": "Human budget (fraction)",
+    "overlap": "Overlap per tier",
+    "non_field_errors": "Human budget",
+}
+RECENT_RUNS = 20
+RECENT_JOBS = 15
+
+
+def _managed_project(request: HttpRequest, name: str) -> Project:
+    """The project, if this user manages it: 404 when it does not exist, 403 when it is not theirs."""
+    project = get_object_or_404(Project, name=name)
+    if not permissions.can_manage_project(request.user, project):
+        raise PermissionDenied("Only the project's researchers and admins may open its dashboard.")
+    return project
+
+
+def _tiers(project: Project) -> list[str]:
+    return list(BASE_TIERS) + sorted(set(project.overlap or {}) - set(BASE_TIERS))
+
+
+def _settings_data(post, project: Project) -> dict[str, Any]:
+    """The form's POST as the serializer's input: blanks are "not set"; a tier count that is not an integer
+    is passed on as given, so that the serializer's own overlap rule rejects it."""
+
+    def blank_to_none(key: str) -> str | None:
+        value = post.get(key, "").strip()
+        return value or None
+
+    overlap: dict[str, Any] = {}
+    for tier in _tiers(project):
+        raw = post.get(f"overlap_{tier}", "").strip()
+        try:
+            overlap[tier] = int(raw)
+        except ValueError:
+            overlap[tier] = raw
+    return {
+        "human_budget": blank_to_none("human_budget"),
+        "human_budget_fraction": blank_to_none("human_budget_fraction"),
+        "overlap": overlap,
+    }
+
+
+def _error_lines(errors: dict[str, Any]) -> dict[str, str]:
+    """Serializer errors as one line per field, keyed by field name."""
+    lines = {}
+    for field, problems in errors.items():
+        texts = problems if isinstance(problems, list) else [problems]
+        lines[field] = " ".join(str(t) for t in texts)
+    return lines
+
+
+def _update_settings(request: HttpRequest, project: Project) -> tuple[bool, dict]:
+    """Validate and save the budget and overlap; returns (saved, the form's state to show again)."""
+    data = _settings_data(request.POST, project)
+    serializer = ProjectSerializer(instance=project, data=data, partial=True)
+    if serializer.is_valid():
+        serializer.save()
+        messages.success(request, "Saved the human budget and the overlap per tier.")
+        return True, {}
+    errors = _error_lines(serializer.errors)
+    for field, text in errors.items():
+        messages.error(request, f"{FIELD_LABELS.get(field, field)}: {text} Nothing was changed.")
+    project.refresh_from_db()
+    return False, {"values": request.POST, "errors": errors}
+
+
+def _label_counts(project: Project) -> dict[str, Any]:
+    human = dict(
+        HumanLabel.objects.filter(instance__project=project)
+        .values_list("source")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    lm = (
+        LMLabel.objects.filter(instance__project=project)
+        .values("judge", "prompt_version")
+        .annotate(n=Count("id"))
+        .order_by("judge", "prompt_version")
+    )
+    return {
+        "instances": project.instances.count(),
+        "human_imported": human.get(LabelSource.IMPORTED, 0),
+        "human_platform": human.get(LabelSource.PLATFORM, 0),
+        "human_total": sum(human.values()),
+        "lm_by_judge": list(lm),
+        "tagged_instances": TagValue.objects.filter(instance__project=project)
+        .values("instance_id")
+        .distinct()
+        .count(),
+    }
+
+
+def _progress(project: Project) -> dict[str, Any]:
+    """Instances routed to people, and how many have every tier's quota of submitted annotations."""
+    quota = quotas(project)
+    rows = instance_progress(project)
+    return {
+        "quota": quota,
+        "needed": rows.count(),
+        "done": rows.filter(done_normal__gte=quota["normal"], done_expert__gte=quota["expert"]).count(),
+    }
+
+
+def _routing_runs(project: Project) -> list[RoutingRun]:
+    human = Q(decisions__route=RoutingDecision.Route.HUMAN)
+    runs = list(
+        RoutingRun.objects.filter(project=project)
+        .select_related("ppm")
+        .annotate(human=Count("decisions", filter=human), decided=Count("decisions"))
+        .order_by("-created_at", "-id")[:RECENT_RUNS]
+    )
+    for run in runs:
+        run.human_share = run.human / run.decided if run.decided else None
+    return runs
+
+
+def _jobs(project: Project) -> list[Job]:
+    jobs = list(Job.objects.filter(project=project).order_by("-id")[:RECENT_JOBS])
+    for job in jobs:
+        succeeded_export = job.kind == EXPORT_JOB and job.status == Job.Status.SUCCEEDED
+        job.download_url = (job.result or {}).get("download_url") if succeeded_export else None
+    return jobs
+
+
+def _context(request: HttpRequest, project: Project, form: dict | None = None) -> dict[str, Any]:
+    form = form or {}
+    values = form.get("values")
+    tiers = [
+        {
+            "name": tier,
+            "value": values.get(f"overlap_{tier}", "") if values else (project.overlap or {}).get(tier, 0),
+        }
+        for tier in _tiers(project)
+    ]
+    show_agreement = request.GET.get("agreement") == "1"
+    return {
+        "project": project,
+        "form": {
+            "human_budget": values.get("human_budget", "") if values else project.human_budget,
+            "human_budget_fraction": (
+                values.get("human_budget_fraction", "") if values else project.human_budget_fraction
+            ),
+            "tiers": tiers,
+            "errors": form.get("errors", {}),
+        },
+        "counts": _label_counts(project),
+        "progress": _progress(project),
+        "runs": _routing_runs(project),
+        "judges": judge_report(project),
+        "show_agreement": show_agreement,
+        "agreement": agreement_report(project) if show_agreement else None,
+        "versions": DatasetVersion.objects.filter(project=project).order_by("-created_at", "-id"),
+        "formats": FORMATS,
+        "jobs": _jobs(project),
+    }
+
+
+@login_required
+@strict_csp
+@require_http_methods(["GET", "POST"])
+def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
+    """GET: the dashboard. POST: change the human budget and the overlap (then back to the dashboard)."""
+    project_obj = _managed_project(request, project)
+    form = None
+    if request.method == "POST":
+        saved, form = _update_settings(request, project_obj)
+        if saved:
+            return redirect(reverse("project-dashboard", args=[project_obj.name]))
+    response = render(request, "frontend/dashboard.html", _context(request, project_obj, form))
+    if form:
+        response.status_code = 400
+    return response
+
+
+@login_required
+@require_POST
+def start_export(request: HttpRequest, project: str, version: str) -> HttpResponse:
+    """Start an export of one dataset version, as the datasets API does (a job, a task on commit)."""
+    project_obj = _managed_project(request, project)
+    found = get_object_or_404(DatasetVersion, project=project_obj, name=version)
+    chosen = request.POST.get("format", "all")
+    given = ExportRequestSerializer(data={} if chosen == "all" else {"formats": [chosen]})
+    if not given.is_valid():
+        messages.error(request, f"Export format: {_error_lines(given.errors).get('formats', '')}")
+    else:
+        job = Job.objects.create(
+            kind=EXPORT_JOB,
+            project=project_obj,
+            created_by=request.user,
+            params={"version": found.pk, "version_name": found.name, **given.validated_data},
+        )
+        job.enqueue(export_dataset_task)
+        messages.success(request, f"Started export job #{job.pk} of {found.name}; it is listed under Jobs.")
+    return redirect(reverse("project-dashboard", args=[project_obj.name]) + "#jobs")
