@@ -42,6 +42,18 @@ FIELD_LABELS = {
     "overlap": "Overlap per tier",
     "non_field_errors": "Human budget",
 }
+# Readable names of ``agreement_report(...)["human"]``'s keys; a key not named here is shown as it is.
+HUMAN_STAT_LABELS = {
+    "pairable_instances": "Instances with 2+ labels",
+    "unanimous_direction": "Unanimous direction (share)",
+    "percent_agreement": "Percent agreement",
+    "alpha_nominal": "Krippendorff's alpha (nominal)",
+    "alpha_ordinal": "Krippendorff's alpha (ordinal)",
+    "kappa_mean_pairwise": "Cohen's kappa (mean pairwise)",
+    "kappa_quadratic_mean_pairwise": "Quadratic-weighted kappa (mean pairwise)",
+    "alpha_interval": "Krippendorff's alpha (interval, full scale)",
+    "alpha_ordinal_scale": "Krippendorff's alpha (ordinal, full scale)",
+}
 RECENT_RUNS = 20
 RECENT_JOBS = 15
 
@@ -173,6 +185,8 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
         for tier in _tiers(project)
     ]
     show_agreement = request.GET.get("agreement") == "1"
+    agreement = agreement_report(project) if show_agreement else None
+    counts = _label_counts(project)
     return {
         "project": project,
         "form": {
@@ -183,12 +197,16 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
             "tiers": tiers,
             "errors": form.get("errors", {}),
         },
-        "counts": _label_counts(project),
+        "budget_count": project.budget_count(counts["instances"]),
+        "counts": counts,
         "progress": _progress(project),
         "runs": _routing_runs(project),
         "judges": judge_report(project),
-        "show_agreement": show_agreement,
-        "agreement": agreement_report(project) if show_agreement else None,
+        "agreement": agreement,
+        "human_stats": [
+            (HUMAN_STAT_LABELS.get(key, key), value)
+            for key, value in ((agreement or {}).get("human") or {}).items()
+        ],
         "versions": DatasetVersion.objects.filter(project=project).order_by("-created_at", "-id"),
         "formats": FORMATS,
         "jobs": _jobs(project),

@@ -59,7 +59,7 @@ def test_page_shows_every_section(client, filled, researcher):
     assert "line 3: bad prompt" in page
     shown = client.get(_url(filled) + "?agreement=1")
     assert shown.context["agreement"]["human_labels"] == 18
-    assert "alpha_nominal" in shown.content.decode()
+    assert "Krippendorff&#x27;s alpha (nominal)" in shown.content.decode()
 
 
 def test_budget_saved(client, project, researcher):
