@@ -92,13 +92,18 @@ def _settings_data(post, project: Project) -> dict[str, Any]:
     }
 
 
+def _texts(problems: Any) -> list[str]:
+    """The messages in a serializer error, however nested (a list field's errors are keyed by index)."""
+    if isinstance(problems, dict):
+        return [text for value in problems.values() for text in _texts(value)]
+    if isinstance(problems, list):
+        return [text for value in problems for text in _texts(value)]
+    return [str(problems)]
+
+
 def _error_lines(errors: dict[str, Any]) -> dict[str, str]:
     """Serializer errors as one line per field, keyed by field name."""
-    lines = {}
-    for field, problems in errors.items():
-        texts = problems if isinstance(problems, list) else [problems]
-        lines[field] = " ".join(str(t) for t in texts)
-    return lines
+    return {field: " ".join(_texts(problems)) for field, problems in errors.items()}
 
 
 def _update_settings(request: HttpRequest, project: Project) -> tuple[bool, dict]:
@@ -239,7 +244,7 @@ def start_export(request: HttpRequest, project: str, version: str) -> HttpRespon
     chosen = request.POST.get("format", "all")
     given = ExportRequestSerializer(data={} if chosen == "all" else {"formats": [chosen]})
     if not given.is_valid():
-        messages.error(request, f"Export format: {_error_lines(given.errors).get('formats', '')}")
+        messages.error(request, f"Export format: {' '.join(_texts(given.errors))}")
     else:
         job = Job.objects.create(
             kind=EXPORT_JOB,

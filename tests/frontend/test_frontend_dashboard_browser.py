@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from annotation.models import Job
 from tests.frontend.conftest import fill_project
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
@@ -95,5 +96,13 @@ def test_researcher_changes_the_budget(page, live_server, project, researcher):
     page.click("#show-agreement")
     page.wait_for_selector("#agreement-human")
     shot(page, "04-agreement")
+    page.select_option("#datasets select[name=format]", "csv")
+    page.click("#datasets form.export-form button")
+    page.wait_for_selector(".message.success")
+    assert "Started export job" in page.text_content("#messages")
+    job = Job.objects.filter(kind="export_dataset").latest("id")
+    assert job.params["formats"] == ["csv"] and job.created_by_id == researcher.pk
+    page.wait_for_selector(f'#jobs tr[data-job="{job.pk}"]')
+    shot(page, "05-export-started")
     blocked = [e for e in page.console_errors if "Content Security Policy" in e]
     assert blocked == []  # nothing on the page is refused by its Content-Security-Policy
