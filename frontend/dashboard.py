@@ -23,11 +23,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from annotation import permissions
 from annotation.api.serializers import ProjectSerializer
-from annotation.datasets.api import ExportRequestSerializer
+from annotation.datasets.api import DatasetVersionCreateSerializer, ExportRequestSerializer
 from annotation.datasets.exporting import FORMATS
 from annotation.datasets.models import DatasetVersion
 from annotation.datasets.report import agreement_report
-from annotation.datasets.tasks import EXPORT_JOB, export_dataset_task
+from annotation.datasets.tasks import BUILD_JOB, EXPORT_JOB, build_dataset_task, export_dataset_task
 from annotation.judging.services import judge_report
 from annotation.models import HumanLabel, Job, LabelSource, LMLabel, Project
 from annotation.workflow.assignment import instance_progress, quotas
@@ -214,6 +214,9 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
         ],
         "versions": DatasetVersion.objects.filter(project=project).order_by("-created_at", "-id"),
         "formats": FORMATS,
+        "lm_judges": sorted(
+            set(LMLabel.objects.filter(instance__project=project).values_list("judge", flat=True))
+        ),
         "jobs": _jobs(project),
     }
 
@@ -255,3 +258,35 @@ def start_export(request: HttpRequest, project: str, version: str) -> HttpRespon
         job.enqueue(export_dataset_task)
         messages.success(request, f"Started export job #{job.pk} of {found.name}; it is listed under Jobs.")
     return redirect(reverse("project-dashboard", args=[project_obj.name]) + "#jobs")
+
+
+@login_required
+@require_POST
+def build_version(request: HttpRequest, project: str) -> HttpResponse:
+    """Assemble a dataset version as the datasets API does (a job, a task on commit). "routing" takes the
+    project's latest routing run."""
+    project_obj = _managed_project(request, project)
+    data = {key: request.POST.get(key) or None for key in ("name", "mode", "judge")}
+    if data["mode"] == "routing":
+        latest = RoutingRun.objects.filter(project=project_obj).order_by("-created_at", "-id").first()
+        data["routing_run"] = latest.pk if latest else None
+    given = DatasetVersionCreateSerializer(data={k: v for k, v in data.items() if v is not None})
+    if not given.is_valid():
+        messages.error(
+            request, " ".join(f"{field}: {' '.join(_texts(e))}" for field, e in given.errors.items())
+        )
+    elif data["mode"] == "routing" and data["routing_run"] is None:
+        messages.error(
+            request, "mode: the project has no routing run yet; route it first or choose another mode."
+        )
+    elif DatasetVersion.objects.filter(project=project_obj, name=given.validated_data["name"]).exists():
+        messages.error(request, f"name: a version {given.validated_data['name']!r} already exists.")
+    else:
+        job = Job.objects.create(
+            kind=BUILD_JOB, project=project_obj, created_by=request.user, params=dict(given.validated_data)
+        )
+        job.enqueue(build_dataset_task)
+        messages.success(
+            request, f"Started building {job.params['name']} (job #{job.pk}); it is listed under Jobs."
+        )
+    return redirect(reverse("project-dashboard", args=[project_obj.name]) + "#datasets")

@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health/", views.health, name="health"),
     path("projects/<slug:project>/", dashboard.project_dashboard, name="project-dashboard"),
+    path("projects/<slug:project>/datasets/build/", dashboard.build_version, name="project-dashboard-build"),
     path(
         "projects/<slug:project>/datasets/<slug:version>/export/",
         dashboard.start_export,

@@ -147,3 +147,31 @@ def test_home_links_the_dashboard_for_managed_projects_only(client, project, res
     assert f'href="/projects/{project.name}/"' in client.get("/").content.decode()
     client.force_login(annotator)
     assert f'href="/projects/{project.name}/"' not in client.get("/").content.decode()
+
+
+def test_build_form_starts_a_build_job_from_the_latest_routing_run(
+    client, filled, researcher, annotator, django_capture_on_commit_callbacks
+):
+    from annotation.datasets.tasks import BUILD_JOB, run_build_job
+    from annotation.models import Job
+    from routing.app.models import RoutingRun
+
+    url = _url(filled, "datasets/build/")
+    client.force_login(annotator)
+    assert client.post(url, {"name": "x", "mode": "all_lm"}).status_code == 403
+    client.force_login(researcher)
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = client.post(url, {"name": "hybrid-v2", "mode": "routing", "judge": "judge-x"})
+    assert response.status_code == 302 and len(callbacks) == 1
+    job = Job.objects.filter(kind=BUILD_JOB).latest("id")
+    latest = RoutingRun.objects.filter(project=filled).latest("created_at")
+    assert job.params["routing_run"] == latest.pk and job.params["name"] == "hybrid-v2"
+    assert run_build_job(job.pk)["name"] == "hybrid-v2"
+    for posted, words in (
+        ({"name": "v1", "mode": "all_lm"}, "already exists"),
+        ({"name": "", "mode": "all_lm"}, "name:"),
+    ):
+        before = Job.objects.count()
+        shown = [str(m) for m in client.post(url, posted, follow=True).context["messages"]]
+        assert any(words in m for m in shown), shown
+        assert Job.objects.count() == before
