@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser import ARGS, CHROMIUM
+
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -64,3 +66,30 @@ def project(db, researcher):
     project = Project.objects.create(name="proj", created_by=researcher)
     ProjectMembership.objects.create(project=project, user=researcher, role="researcher")
     return project
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Debian's chromium is missing at {CHROMIUM}: run scripts/setup.sh (apt-get install chromium)"
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def page(browser):
+    """A page that records every dialog (dismissed: a dialog means injected script ran) and console error."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(20000)  # generous: CI machines are small and busy
+    opened = context.new_page()
+    opened.dialogs, opened.console_errors = [], []
+    opened.on("dialog", lambda d: (opened.dialogs.append(d.message), d.dismiss()))
+    opened.on("console", lambda m: opened.console_errors.append(m.text) if m.type == "error" else None)
+    yield opened
+    context.close()

@@ -3,69 +3,23 @@ home page, changes the budget and sees it saved. Screenshots go to test-artifact
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from annotation.models import Job
+from tests.browser import save_screenshot, sign_in
 from tests.frontend.conftest import fill_project
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20000)  # generous: CI machines are small and busy
-    opened = context.new_page()
-    errors: list[str] = []
-    opened.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    opened.console_errors = errors
-    yield opened
-    context.close()
-
-
 def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"dashboard-{name}.png"), full_page=True)
+    save_screenshot(page, f"dashboard-{name}")
 
 
 def test_researcher_changes_the_budget(page, live_server, project, researcher):
     fill_project(project)
     base = live_server.url
-    page.goto(f"{base}/login/?next=/")
-    page.wait_for_selector("#id_username:focus")  # autofocus; typing before it lands would be lost
-    page.keyboard.type(researcher.username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(f"{researcher.username}-pass-1234")
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{base}/")
+    sign_in(page, base, researcher.username)
     page.click(f'a.dashboard-link[href="/projects/{project.name}/"]')
     page.wait_for_url(f"{base}/projects/{project.name}/")
     assert page.text_content("#count-instances").strip() == "6"

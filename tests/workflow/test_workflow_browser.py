@@ -5,68 +5,18 @@ One browser for the module; each test gets a fresh context. Screenshots go to te
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import pytest
 
 from annotation.workflow.demo import DEMO_ITEMS, load_demo_qualification
+from tests.browser import save_screenshot, sign_in
 from tests.conftest import make_user
 from tests.workflow.conftest import join, make_instances, qualified_annotator, queue_all
 
-# Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield launched
-        launched.close()
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    context.set_default_timeout(20000)  # generous: CI machines are small and busy
-    opened = context.new_page()
-    dialogs: list[str] = []
-    opened.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    opened.dialogs = dialogs
-    yield opened
-    context.close()
-
-
 def shot(page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"workflow-{name}.png"), full_page=True)
-
-
-def sign_in(page, base: str, username: str, next_url: str = "/annotate/") -> None:
-    page.goto(f"{base}/login/?next={next_url}")
-    page.wait_for_selector("#id_username:focus")  # autofocus; typing before it lands would be lost
-    page.keyboard.type(username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(f"{username}-pass-1234")
-    page.keyboard.press("Enter")
-    page.wait_for_url(f"{base}{next_url}")
+    save_screenshot(page, f"workflow-{name}")
 
 
 def wait_for_next(page, task_id) -> None:
@@ -132,7 +82,7 @@ def test_sign_in_qualify_and_annotate_multipref_by_keyboard(page, live_server, r
     _settings(project, retake_cooldown_minutes=0)
     person = join(project, make_user("walker", "annotator"))
 
-    sign_in(page, base, "walker")
+    sign_in(page, base, "walker", next_url="/annotate/")
     assert "not taken" in page.inner_text("#workflow-projects")
     shot(page, "01-home-unqualified")
     page.goto(f"{base}/annotate/{project.name}/task/")  # tasks are refused in the UI until passed
@@ -199,7 +149,7 @@ def test_annotate_helpsteer2_by_keyboard(page, live_server, researcher):
     base = live_server.url
     project = _project(researcher, "hsb", "helpsteer2", {"normal": 2})
     person = qualified_annotator(project, "rater")
-    sign_in(page, base, "rater")
+    sign_in(page, base, "rater", next_url="/annotate/")
     page.keyboard.press("Enter")  # "Next task" has the focus on the annotator home
     page.wait_for_selector("#answer-form[data-kind=helpsteer2]")
     for n in range(3):
