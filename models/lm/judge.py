@@ -177,15 +177,7 @@ class Judge:
         gens = self.backend.generate(prompts, self.settings)
         out = []
         for (_item, order), gen in zip(jobs, gens, strict=True):
-            verdict = OrderVerdict(
-                order=order,
-                raw=gen.text,
-                verdict=None,
-                prompt_tokens=gen.prompt_tokens,
-                completion_tokens=gen.completion_tokens,
-                seconds=gen.seconds,
-                backend_error=gen.error,
-            )
+            verdict = _generated_verdict(order, gen)
             if gen.error is not None:
                 verdict.parse_error = f"backend error: {gen.error}"
                 out.append(verdict)
@@ -243,15 +235,7 @@ class Judge:
         gens = self.backend.generate(prompts, self.settings)
         out = []
         for (_item, order), gen in zip(jobs, gens, strict=True):
-            verdict = OrderVerdict(
-                order=order,
-                raw=gen.text,
-                verdict=None,
-                prompt_tokens=gen.prompt_tokens,
-                completion_tokens=gen.completion_tokens,
-                seconds=gen.seconds,
-                backend_error=gen.error,
-            )
+            verdict = _generated_verdict(order, gen)
             parsed = template.parse(gen.text) if gen.error is None else None
             if parsed is None:
                 verdict.parse_error = f"backend error: {gen.error}"
@@ -306,6 +290,19 @@ class Judge:
                 verdict.details["ratings"] = _canonical_ratings(ratings["A"], ratings["B"], order)
             out.append(verdict)
         return out
+
+
+def _generated_verdict(order: Order, gen) -> OrderVerdict:
+    """What a generation gives before parsing: raw text, token counts, time and any backend error."""
+    return OrderVerdict(
+        order=order,
+        raw=gen.text,
+        verdict=None,
+        prompt_tokens=gen.prompt_tokens,
+        completion_tokens=gen.completion_tokens,
+        seconds=gen.seconds,
+        backend_error=gen.error,
+    )
 
 
 def _canonical_ratings(first: dict, second: dict, order: Order) -> dict[str, dict]:
