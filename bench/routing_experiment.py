@@ -11,7 +11,10 @@ columns (--min-category; 0 turns them off). Pool rule, candidates, PPM and strat
 Prints (1) the calibration of the proxy on 20 random 600/249-style splits (human, LM, random labels) and on
 the RewardBench-style file, (2) the PPM loop with K candidates on the whole pool for both targets, timed,
 with held-out Spearman / RMSE beside the paper's Table 2, (3) the routing experiment table with spreads and
-the random-label control, and writes results JSON, a PNG and an SVG to --out.
+the random-label control, (4) the diagnosis of why routed and random mixes of one budget do or do not
+differ (routing.training.diagnostics: within-budget signal vs noise, the PPM's within-budget Spearman,
+routed-vs-random mask geometry and predicted vs measured gain; --probe-k 0 turns it off), and writes results
+JSON (the diagnosis under experiment.diagnosis), a PNG and an SVG to --out.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from models.reward.evaluation import heldout_accuracy, random_splits  # noqa: E4
 from models.reward.features import BenchFeatures  # noqa: E402
 from models.reward.proxy import ProxySettings, fit_heads  # noqa: E402
 from routing.descriptive import DESCRIPTIVE_FEATURES  # noqa: E402
+from routing.training.diagnostics import diagnose, format_diagnosis  # noqa: E402
 from routing.training.experiment import ExperimentConfig, format_table, plot, run_experiment, summarise  # noqa: E402
 from routing.training.loop import BenchTarget, HeldoutTarget, pool_from_instances, run_loop  # noqa: E402
 from routing.training.tags import file_digest, instance_tag_table  # noqa: E402
@@ -76,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, default=200)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.25, 0.5, 0.75])
+    ap.add_argument("--probe-k", type=int, default=24, help="same-budget candidates per budget (diagnosis)")
+    ap.add_argument("--noise-folds", type=int, default=5, help="disjoint test folds measuring score noise")
     ap.add_argument("--out", default="var/bench")
     ap.add_argument("--skip-experiment", action="store_true")
     args = ap.parse_args(argv)
@@ -143,7 +149,14 @@ def main(argv: list[str] | None = None) -> int:
         "settings": settings.__dict__,
     }
     if not args.skip_experiment:
-        config = ExperimentConfig(budgets=args.budgets, seeds=args.seeds, k=args.k, settings=settings)
+        config = ExperimentConfig(
+            budgets=args.budgets,
+            seeds=args.seeds,
+            k=args.k,
+            settings=settings,
+            probe_k=args.probe_k,
+            noise_folds=args.noise_folds,
+        )
         t2 = time.perf_counter()
         rows = run_experiment(
             pool, bench, config, progress=lambda d, n, m: print(f"  [{d}/{n}] {m}", flush=True)
@@ -155,6 +168,10 @@ def main(argv: list[str] | None = None) -> int:
         plot(summary, str(out / "routing_experiment.svg"))
         result["experiment"] = {"rows": rows, "summary": summary}
         print(f"plots: {out / 'routing_experiment.png'}, {out / 'routing_experiment.svg'}")
+        if args.probe_k > 0:
+            diagnosis = diagnose(rows)
+            result["experiment"]["diagnosis"] = diagnosis
+            print("\n" + format_diagnosis(diagnosis))
     (out / "routing_experiment.json").write_text(json.dumps(result, indent=1, default=float))
     return 0
 

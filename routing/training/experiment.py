@@ -10,6 +10,14 @@ each label mix and score it on T against the human aggregate and on the test hal
 - routed mixes at the same budgets, for each strategy, using the PPM fitted for that target.
 
 Every score pairs with the others of the same seed (same R, same T), so differences are paired.
+
+With ``probe_k`` > 0 the experiment also measures why routed and random mixes do or do not differ
+(``routing.training.diagnostics``): per budget, ``probe_k`` extra same-budget candidates (rows with method
+``"probe"``, trained by the same proxy in a separate call so the mixes' numbers are unchanged, drawn from a
+separate random stream), every head scored on ``noise_folds`` disjoint folds of the test pairs
+(``fold_scores``), the PPM's prediction for every mask (``predicted``), the routed masks' geometry against
+the uniform probes (``geometry``), and the loop's held-out PPM Spearman and the human share's Spearman on the
+loop's candidates (``ppm_spearman``, ``share_spearman``).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from models.reward.evaluation import BenchLayout, heldout_accuracy
 from models.reward.features import BenchFeatures
 from models.reward.proxy import ProxySettings, fit_heads
 from routing.strategies import route
+from routing.training import diagnostics
 from routing.training.loop import BenchTarget, HeldoutTarget, Pool, run_loop
 
 Progress = Callable[[int, int, str], None] | None
@@ -40,6 +49,14 @@ class ExperimentConfig:
     ppm_kind: str = "quadratic"
     simulated_k: int = 2000
     settings: ProxySettings = ProxySettings()
+    probe_k: int = 0  # same-budget candidates per budget for routing.training.diagnostics; 0 = off
+    noise_folds: int = 5  # disjoint test folds that measure score noise (with probe_k)
+
+
+def _bench_part(bench: BenchFeatures, mask: np.ndarray) -> BenchFeatures:
+    names = [bench.layout.subsets[i] for i in bench.layout.subset_index[mask]]
+    layout = BenchLayout.from_triples(names, [bench.layout.categories[n] for n in names])
+    return BenchFeatures(bench.phi_chosen[mask], bench.phi_rejected[mask], layout)
 
 
 def split_bench(bench: BenchFeatures, seed: int) -> tuple[BenchFeatures, BenchFeatures]:
@@ -49,13 +66,30 @@ def split_bench(bench: BenchFeatures, seed: int) -> tuple[BenchFeatures, BenchFe
     for s in range(len(bench.layout.subsets)):
         idx = rng.permutation(np.flatnonzero(bench.layout.subset_index == s))
         dev[idx[: len(idx) // 2]] = True
+    return _bench_part(bench, dev), _bench_part(bench, ~dev)
 
-    def part(mask: np.ndarray) -> BenchFeatures:
-        names = [bench.layout.subsets[i] for i in bench.layout.subset_index[mask]]
-        layout = BenchLayout.from_triples(names, [bench.layout.categories[n] for n in names])
-        return BenchFeatures(bench.phi_chosen[mask], bench.phi_rejected[mask], layout)
 
-    return part(dev), part(~dev)
+def _fold_scorer(folds: int, rng: np.random.Generator, test_pool: Pool | None, bench: BenchFeatures | None):
+    """W (H, d) -> (H, folds) scores of each head on disjoint folds of the test pairs (or triples)."""
+    if test_pool is not None:
+        fold = diagnostics.balanced_folds(len(test_pool.human), folds, rng)
+
+        def heldout(W: np.ndarray) -> np.ndarray:
+            gaps = W @ test_pool.features.diffs.T
+            return np.stack(
+                [
+                    heldout_accuracy(gaps, test_pool.human, np.tile(fold == f, (len(W), 1)))
+                    for f in range(folds)
+                ],
+                axis=1,
+            )
+
+        return heldout
+    smallest = int(np.bincount(bench.layout.subset_index).min())
+    k = max(2, min(folds, smallest))  # every subset in every fold
+    fold = diagnostics.stratified_folds(bench.layout.subset_index, k, rng)
+    parts = [_bench_part(bench, fold == f) for f in range(k)]
+    return lambda W: np.stack([p.score(W)["overall"] for p in parts], axis=1)
 
 
 def run_experiment(
@@ -117,22 +151,97 @@ def run_experiment(
                 scores = heldout_accuracy(W @ test_pool.features.diffs.T, test_pool.human, mask)
             else:
                 scores = bench_test.score(W)["overall"]
-            for (method, strategy, b, m, pred), score in zip(mixes, scores, strict=True):
-                rows.append(
-                    {
-                        "seed": seed,
-                        "objective": target.name,
-                        "method": method,
-                        "strategy": strategy,
-                        "budget": b,
-                        "score": float(score),
-                        "predicted": pred,
-                        "human_share": float(m.mean()) if m is not None else None,
-                    }
-                )
+            target_rows = [
+                {
+                    "seed": seed,
+                    "objective": target.name,
+                    "method": method,
+                    "strategy": strategy,
+                    "budget": b,
+                    "score": float(score),
+                    "predicted": pred,
+                    "human_share": float(m.mean()) if m is not None else None,
+                }
+                for (method, strategy, b, m, pred), score in zip(mixes, scores, strict=True)
+            ]
+            if config.probe_k > 0:
+                test_pool = pool.subset(test_rows) if target.name == "heldout" else None
+                probe = _probe(inner, ppm, loop, target.name, mixes, W, seed, config, test_pool, bench_test)
+                for row, extra in zip(target_rows, probe[: len(target_rows)], strict=True):
+                    row.update(extra)
+                target_rows += probe[len(target_rows) :]
+            rows += target_rows
         if progress:
             progress(i + 1, len(config.seeds), f"seed {seed} done")
     return rows
+
+
+def _probe(inner: Pool, ppm, loop, objective: str, mixes, W, seed: int, config: ExperimentConfig,
+           test_pool: Pool | None, bench_test: BenchFeatures | None) -> list[dict]:  # fmt: skip
+    """The diagnostics of one (seed, objective): extra fields for each mix's row (in order), then the probe
+    rows. Own random stream and own proxy call: the mixes' scores are those of a run without probes."""
+    drng = np.random.default_rng([20_000 + seed, 0 if objective == "heldout" else 1])
+    fold_score = _fold_scorer(config.noise_folds, drng, test_pool, bench_test)
+    builder = inner.builder
+    n = len(inner.human)
+    probes: list[tuple[float, str, np.ndarray]] = []
+    for b in config.budgets:
+        masks, kinds = diagnostics.probe_masks(builder.T, round(b * n), config.probe_k, drng, builder.mode)
+        probes += [(b, kind, m) for kind, m in zip(kinds, masks, strict=True)]
+    P = np.stack([m for *_, m in probes])
+    Wp = fit_heads(inner.features.diffs, inner.labels(P), config.settings, inner.features.scale())
+    folds_mix, folds_probe = fold_score(W), fold_score(Wp)
+    pred_probe = ppm.predict(builder.transform(P))
+    full_probe = (
+        heldout_accuracy(Wp @ test_pool.features.diffs.T, test_pool.human, np.ones((len(P), len(test_pool.human)), bool))
+        if test_pool is not None
+        else bench_test.score(Wp)["overall"]
+    )  # fmt: skip
+    loop_share = loop.masks.mean(axis=1)
+    meta = {
+        "ppm_spearman": (getattr(ppm, "metrics_", None) or {}).get("spearman"),
+        "share_spearman": diagnostics.spearman(loop_share, loop.scores[objective]["score"]),
+    }
+    uniform = {
+        b: np.stack([m for bb, k, m in probes if bb == b and k == diagnostics.UNIFORM])
+        for b in config.budgets
+    }
+    routed = {
+        b: [m for method, _, bb, m, _ in mixes if method == "routed" and bb == b] for b in config.budgets
+    }
+    extras = []
+    for (method, _, b, m, pred), folds in zip(mixes, folds_mix, strict=True):
+        extra = {"fold_scores": folds.tolist(), **meta}
+        if m is not None:
+            extra["predicted"] = (
+                float(ppm.predict(builder.transform(m[None, :]))[0]) if pred is None else pred
+            )
+        if method in ("routed", "random"):
+            extra["geometry"] = diagnostics.mask_geometry(
+                m, uniform[b], builder.counts(m[None, :])[0], builder.counts(uniform[b]), builder.tag_names
+            )
+            others = [r for r in routed[b] if r is not m]
+            if method == "routed" and others:  # how much this router agrees with the other routers
+                extra["geometry"]["overlap_routed"] = float(
+                    diagnostics.mask_overlaps(np.stack([m, *others]))[0]
+                )
+        extras.append(extra)
+    for (b, kind, m), folds, pred, score in zip(probes, folds_probe, pred_probe, full_probe, strict=True):
+        extras.append(
+            {
+                "seed": seed,
+                "objective": objective,
+                "method": diagnostics.PROBE,
+                "strategy": kind,
+                "budget": b,
+                "score": float(score),
+                "predicted": float(pred),
+                "human_share": float(m.mean()),
+                "fold_scores": folds.tolist(),
+                **meta,
+            }
+        )
+    return extras
 
 
 def summarise(rows: list[dict]) -> list[dict]:
@@ -140,6 +249,8 @@ def summarise(rows: list[dict]) -> list[dict]:
     difference against the random mix of the same budget and seed for routed rows."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
+        if r["method"] == diagnostics.PROBE:  # diagnostics rows: routing.training.diagnostics.diagnose
+            continue
         groups.setdefault((r["objective"], r["method"], r["strategy"], r["budget"]), []).append(r)
     random_of = {
         (r["objective"], r["budget"], r["seed"]): r["score"] for r in rows if r["method"] == "random"

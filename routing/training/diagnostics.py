@@ -1,0 +1,446 @@
+"""Why routing does or does not beat random at the same budget: measurements, not prose. No Django import.
+
+The routing experiment (``routing.training.experiment``) compares a routed mix with one random mix per budget.
+When the two cannot be told apart, three things can be at fault, and this module measures each:
+
+(a) signal vs noise inside one budget. With ``ExperimentConfig.probe_k`` > 0 the experiment trains, per seed,
+    objective and budget, extra candidates of exactly that budget (half uniformly random, half tag-structured,
+    from ``routing.candidates``) and scores every head on ``noise_folds`` disjoint folds of the test pairs.
+    Fold scores of M candidates form an (M, S) matrix; the covariance across candidates between two *different*
+    folds estimates the variance of the true (noise-free) scores, the excess of the same-fold variance is fold
+    noise (test pairs are disjoint, so fold noises are independent given the heads):
+
+        true_var  = mean off-diagonal of cov(fold scores)      noise_var = (mean diagonal - true_var) / S
+
+    ``noise_var`` is the noise of the S-fold mean (the whole test set); ``true_var + noise_var`` is exactly the
+    variance of the fold means. The common difficulty of a fold is shared by every candidate and cancels, so the
+    noise is the one that matters for paired comparisons. If true_sd < noise_sd no router can be *seen* to win
+    with a handful of seeds, whatever it does.
+(b) the PPM inside one budget: Spearman between predicted and measured scores among candidates of one budget,
+    beside the Spearman on the same candidates across budgets, the loop's held-out Spearman, and the Spearman of
+    the human share alone (what inflates the overall number).
+(c) how different the routed mask is from random ones (overlap, distance in tag-count space in units of the
+    random masks' spread) and the PPM's predicted gain over the random masks of that budget vs the measured gain,
+    with the routed mask's percentile among same-budget candidates, predicted and measured.
+(d) :func:`diagnose` pools those over seeds and budgets and words a conclusion; :func:`format_diagnosis`
+    prints it.
+
+Everything here is numpy / scipy on arrays and row dicts: pure, fast, testable on synthetic data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy.stats import spearmanr
+
+from routing.candidates import generate_candidates
+from routing.config import RECOMMENDED, Mode
+
+PROBE = "probe"  # row method of the within-budget candidates
+UNIFORM = "uniform"
+STRUCTURED = ("tag_group_fill", "tag_bernoulli")
+ENDS = ("100% human", "100% LM")
+
+
+# ----------------------------------------------------------------------------------------- measurements
+
+
+def probe_masks(
+    T: np.ndarray, budget: int, k: int, rng: np.random.Generator, mode: Mode = RECOMMENDED
+) -> tuple[np.ndarray, list[str]]:
+    """k candidate masks of exactly ``budget`` humans: ceil(k/2) uniform (the random reference) and the rest
+    tag-structured (tag-group fill / per-tag Bernoulli, the kinds the PPM is trained on). Routing core's
+    generator; (k, N) masks and their kinds."""
+    n_uniform = (k + 1) // 2
+    parts = [
+        generate_candidates(T, n_uniform, rng, mode, budgets=np.full(n_uniform, budget), kinds=(UNIFORM,))
+    ]
+    if k - n_uniform:
+        parts.append(
+            generate_candidates(
+                T, k - n_uniform, rng, mode, budgets=np.full(k - n_uniform, budget), kinds=STRUCTURED
+            )
+        )
+    return np.concatenate([p.masks for p in parts]), [x for p in parts for x in p.kinds]
+
+
+def balanced_folds(n: int, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) fold index of each item, fold sizes differing by at most one."""
+    if not 2 <= folds <= n:
+        raise ValueError(f"balanced_folds: need 2 <= folds ({folds}) <= n ({n})")
+    out = np.empty(n, dtype=np.int64)
+    out[rng.permutation(n)] = np.arange(n) % folds
+    return out
+
+
+def stratified_folds(groups: np.ndarray, folds: int, rng: np.random.Generator) -> np.ndarray:
+    """(n,) fold index, balanced inside each group (every group in every fold when it has >= folds items)."""
+    groups = np.asarray(groups)
+    out = np.empty(len(groups), dtype=np.int64)
+    offset = 0
+    for g in np.unique(groups):
+        idx = rng.permutation(np.flatnonzero(groups == g))
+        out[idx] = (np.arange(len(idx)) + offset) % folds
+        offset += len(idx)  # small groups do not all start in fold 0
+    return out
+
+
+def variance_components(fold_scores: np.ndarray) -> dict[str, float]:
+    """True-score and noise variance of M candidates scored on S disjoint folds (module docstring (a))."""
+    F = np.asarray(fold_scores, dtype=np.float64)
+    if F.ndim != 2 or F.shape[0] < 3 or F.shape[1] < 2:
+        raise ValueError(f"variance_components: need (M >= 3, S >= 2) fold scores, got {F.shape}")
+    M, S = F.shape
+    C = np.cov(F, rowvar=False)
+    diag = float(np.mean(np.diag(C)))
+    off = float((C.sum() - np.trace(C)) / (S * (S - 1)))
+    noise_var = max(diag - off, 0.0) / S
+    return {
+        "n_candidates": M,
+        "folds": S,
+        "spread_var": float(np.var(F.mean(axis=1), ddof=1)),  # = true_var + noise_var
+        "true_var": off,  # may come out negative when there is no signal: kept for pooling
+        "noise_var": noise_var,
+    }
+
+
+def pool_components(parts: Sequence[dict]) -> dict[str, float]:
+    """Average variance components over groups (seeds, budgets), then sds, reliability and ratio."""
+    true_var = float(np.mean([p["true_var"] for p in parts]))
+    noise_var = float(np.mean([p["noise_var"] for p in parts]))
+    spread_var = float(np.mean([p["spread_var"] for p in parts]))
+    true_sd = math.sqrt(max(true_var, 0.0))
+    noise_sd = math.sqrt(noise_var)
+    return {
+        "groups": len(parts),
+        "spread_sd": math.sqrt(max(spread_var, 0.0)),
+        "true_sd": true_sd,
+        "noise_sd": noise_sd,
+        "signal_to_noise": true_sd / noise_sd if noise_sd > 0 else math.inf,
+        "reliability": max(true_var, 0.0) / spread_var if spread_var > 0 else 0.0,
+    }
+
+
+def spearman(a: Sequence[float], b: Sequence[float]) -> float:
+    """Spearman rho; nan when either side is constant or has fewer than 3 values."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return math.nan
+    return float(spearmanr(a, b).statistic)
+
+
+def mask_geometry(
+    mask: np.ndarray,
+    reference: np.ndarray,
+    counts: np.ndarray,
+    reference_counts: np.ndarray,
+    names: Sequence[str] | None = None,
+) -> dict:
+    """How far one mask is from a set of random reference masks of the same budget.
+
+    (Overlap with uniformly random masks is b / N for *any* mask, by symmetry, so it says nothing; how much
+    routers agree is :func:`mask_overlaps`.) expected_overlap: b / N, what two unrelated masks share. count_z_rms: root mean square over tags of
+    (count - reference mean) / reference sd (tags that vary among the references); a reference mask itself
+    scores about 1 (``reference_z_rms``, leave-one-out). max_abs_z: the largest single-tag |z| (a reference
+    mask's: ``reference_max_abs_z``); top_tags: the tags furthest from random.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    reference = np.atleast_2d(np.asarray(reference, dtype=bool))
+    b = int(mask.sum())
+    C = np.atleast_2d(np.asarray(reference_counts, dtype=np.float64))
+    sd = C.std(axis=0, ddof=1) if len(C) > 1 else np.zeros(C.shape[1])
+    vary = sd > 0
+    z = (np.asarray(counts, dtype=np.float64).ravel() - C.mean(axis=0))[vary] / sd[vary]
+    ref_z, ref_max = [], []
+    for j in range(len(C)):  # leave-one-out, so the reference is judged like the routed mask
+        rest = np.delete(C, j, axis=0)
+        s = rest.std(axis=0, ddof=1)
+        ok = vary & (s > 0)
+        if ok.any() and len(rest) > 1:
+            zj = (C[j] - rest.mean(axis=0))[ok] / s[ok]
+            ref_z.append(float(np.sqrt(np.mean(zj**2))))
+            ref_max.append(float(np.abs(zj).max()))
+    tag_names = [n for n, v in zip(names, vary, strict=True) if v] if names is not None else None
+    top = np.argsort(-np.abs(z))[:3]
+    return {
+        "budget": b,
+        "expected_overlap": b / mask.size,
+        "count_z_rms": float(np.sqrt(np.mean(z**2))) if z.size else 0.0,
+        "reference_z_rms": float(np.mean(ref_z)) if ref_z else math.nan,
+        "max_abs_z": float(np.abs(z).max()) if z.size else 0.0,
+        "reference_max_abs_z": float(np.mean(ref_max)) if ref_max else math.nan,
+        "top_tags": [{"tag": tag_names[i] if tag_names else int(i), "z": float(z[i])} for i in top if z.size],
+    }
+
+
+def mask_overlaps(masks: np.ndarray) -> np.ndarray:
+    """(K,) for each mask, the share of its humans that the other masks also route to humans (mean over the
+    others; nan for a single mask). Two unrelated masks of budget b share b / N."""
+    M = np.atleast_2d(np.asarray(masks, dtype=bool)).astype(np.float64)
+    K = len(M)
+    if K < 2:
+        return np.full(K, np.nan)
+    inter = M @ M.T
+    np.fill_diagonal(inter, 0.0)
+    return inter.sum(axis=1) / (K - 1) / np.maximum(M.sum(axis=1), 1.0)
+
+
+def percentile(value: float, others: Sequence[float]) -> float:
+    """Share (0-100) of ``others`` strictly below ``value``, ties counting half."""
+    o = np.asarray(others, dtype=np.float64)
+    if not o.size:
+        return math.nan
+    return float(100 * (np.sum(o < value) + 0.5 * np.sum(o == value)) / o.size)
+
+
+# ----------------------------------------------------------------------------------------- diagnosis
+
+
+def _mean_sd(values: Sequence[float]) -> tuple[float, float, int]:
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=np.float64)
+    if not v.size:
+        return math.nan, math.nan, 0
+    return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0, int(v.size)
+
+
+def _ms(values: Sequence[float]) -> dict:
+    m, s, n = _mean_sd(values)
+    return {"mean": m, "sd": s, "n": n, "se": s / math.sqrt(n) if n > 1 else math.nan}
+
+
+def diagnose(rows: Sequence[dict]) -> dict:
+    """Pool the experiment's diagnostic rows (``ExperimentConfig.probe_k`` > 0) per objective and budget.
+
+    Needs, per (seed, objective, budget): probe rows (method ``"probe"``, strategy = candidate kind) and the
+    random / routed rows, each with ``fold_scores`` and ``predicted``; routed rows with ``geometry``; and on
+    the rows ``ppm_spearman`` / ``share_spearman`` (the loop's held-out PPM Spearman, and the human share's).
+    """
+    out: dict = {}
+    for objective in sorted({r["objective"] for r in rows}):
+        R = [r for r in rows if r["objective"] == objective]
+        if not any(r["method"] == PROBE for r in R):
+            continue
+        seeds = sorted({r["seed"] for r in R})
+        budgets = sorted({r["budget"] for r in R if r["method"] == PROBE})
+        strategies = sorted({r["strategy"] for r in R if r["method"] == "routed"})
+        per_budget = {}
+        all_components, within_rho = [], []
+        for b in budgets:
+            comps, rhos, gains = (
+                [],
+                [],
+                {s: {"pred": [], "meas": [], "pp": [], "mp": [], "geo": []} for s in strategies},
+            )
+            paired = {s: [] for s in strategies}
+            for seed in seeds:
+                g = [r for r in R if r["seed"] == seed and r["budget"] == b]
+                probes = [r for r in g if r["method"] == PROBE]
+                if len(probes) < 3:
+                    continue
+                comps.append(variance_components(np.array([r["fold_scores"] for r in probes])))
+                ranked = [r for r in g if r["method"] in (PROBE, "random", "routed")]
+                rhos.append(spearman([r["predicted"] for r in ranked], [r["score"] for r in ranked]))
+                uni = [r for r in probes if r["strategy"] == UNIFORM]
+                random_row = next((r for r in g if r["method"] == "random"), None)
+                for r in (r for r in g if r["method"] == "routed"):
+                    s = r["strategy"]
+                    gains[s]["pred"].append(r["predicted"] - np.mean([u["predicted"] for u in uni]))
+                    gains[s]["meas"].append(r["score"] - np.mean([u["score"] for u in uni]))
+                    gains[s]["pp"].append(percentile(r["predicted"], [p["predicted"] for p in probes]))
+                    gains[s]["mp"].append(percentile(r["score"], [p["score"] for p in probes]))
+                    if r.get("geometry"):
+                        gains[s]["geo"].append(r["geometry"])
+                    if random_row is not None:
+                        paired[s].append(r["score"] - random_row["score"])
+            if not comps:
+                continue
+            all_components += comps
+            within_rho += rhos
+            signal = pool_components(comps)
+            routed = {}
+            for s in strategies:
+                geo = gains[s]["geo"]
+                d_mean, d_sd, d_n = _mean_sd(paired[s])
+                need = (2 * d_sd / signal["true_sd"]) ** 2 if signal["true_sd"] > 0 and d_n > 1 else math.inf
+                routed[s] = {
+                    "predicted_gain": _ms(gains[s]["pred"]),
+                    "measured_gain": _ms(gains[s]["meas"]),
+                    "predicted_percentile": _ms(gains[s]["pp"]),
+                    "measured_percentile": _ms(gains[s]["mp"]),
+                    "overlap": _ms([x.get("overlap_routed", math.nan) for x in geo]),
+                    "expected_overlap": _ms([x["expected_overlap"] for x in geo]),
+                    "count_z_rms": _ms([x["count_z_rms"] for x in geo]),
+                    "reference_z_rms": _ms([x["reference_z_rms"] for x in geo]),
+                    "max_abs_z": _ms([x["max_abs_z"] for x in geo]),
+                    "reference_max_abs_z": _ms([x["reference_max_abs_z"] for x in geo]),
+                    "vs_random": {"mean": d_mean, "sd": d_sd, "n": d_n},
+                    "seeds_to_see_one_true_sd": need,
+                }
+            per_budget[str(b)] = {
+                "signal": signal,
+                "within_spearman": _ms(rhos),
+                "routed": routed,
+            }
+        if not per_budget:
+            continue
+        # the same candidates across budgets (plus the 100% ends): what the human share does to Spearman
+        across = []
+        for seed in seeds:
+            g = [
+                r for r in R if r["seed"] == seed and r.get("predicted") is not None and r.get("fold_scores")
+            ]
+            g = [r for r in g if r["method"] in (PROBE, "random", "routed", *ENDS)]
+            across.append(spearman([r["predicted"] for r in g], [r["score"] for r in g]))
+        first = {}
+        for r in R:
+            first.setdefault(r["seed"], r)
+        out[objective] = {
+            "budgets": per_budget,
+            "signal": pool_components(all_components),
+            "within_spearman": _ms(within_rho),
+            "across_spearman": _ms(across),
+            "ppm_heldout_spearman": _ms([r.get("ppm_spearman") for r in first.values()]),
+            "share_only_spearman": _ms([r.get("share_spearman") for r in first.values()]),
+            "strategies": strategies,
+            "seeds": len(seeds),
+        }
+        out[objective]["conclusion"] = conclude(out[objective])
+    return out
+
+
+def _routed_summary(d: dict) -> dict:
+    """Mean over budgets and strategies of the routed-mask numbers, and how many (strategy, budget) cells
+    have a measured gain over the uniform masks more than 2 standard errors (over seeds) from zero."""
+    vals: dict[str, list] = {}
+    up = down = cells = 0
+    for per in d["budgets"].values():
+        for r in per["routed"].values():
+            for key in ("predicted_gain", "measured_gain", "predicted_percentile", "measured_percentile",
+                        "overlap", "expected_overlap", "count_z_rms", "reference_z_rms", "max_abs_z",
+                        "reference_max_abs_z", "vs_random"):  # fmt: skip
+                vals.setdefault(key, []).append(r[key]["mean"])
+            vals.setdefault("vs_random_sd", []).append(r["vs_random"]["sd"])
+            g = r["measured_gain"]
+            cells += 1
+            if math.isfinite(g["se"]) and g["mean"] > 2 * g["se"]:
+                up += 1
+            elif math.isfinite(g["se"]) and g["mean"] < -2 * g["se"]:
+                down += 1
+    out = {k: float(np.nanmean(v)) if np.isfinite(v).any() else math.nan for k, v in vals.items()}
+    out.update(cells=cells, cells_up=up, cells_down=down)
+    return out
+
+
+def conclude(d: dict) -> list[str]:
+    """Plain sentences, each carrying the numbers it rests on (thresholds stated in the sentence)."""
+    s, lines = d["signal"], []
+    r = _routed_summary(d)
+    t, n = s["true_sd"], s["noise_sd"]
+    if t < n:
+        lines.append(
+            f"Signal < noise: at one budget the true scores of different mixes spread by sd {t:.4f}, less than the "
+            f"noise of one measured score (sd {n:.4f}; reliability {s['reliability']:.2f}). Differences between "
+            "mixes of the same budget are mostly measurement noise."
+        )
+    else:
+        lines.append(
+            f"Signal >= noise: at one budget the true scores of different mixes spread by sd {t:.4f}, noise of one "
+            f"measured score sd {n:.4f} (reliability {s['reliability']:.2f}): mixes of one budget do differ measurably."
+        )
+    sd = r.get("vs_random_sd", math.nan)
+    lines.append(
+        f"Test noise alone predicts a routed-minus-random difference to scatter by sqrt(2) x {n:.4f} = "
+        f"{math.sqrt(2) * n:.4f} (if the two masks' noises are independent); the experiment's paired differences "
+        f"scatter by {sd:.4f} over seeds."
+    )
+    w, a = d["within_spearman"]["mean"], d["across_spearman"]["mean"]
+    h, sh = d["ppm_heldout_spearman"]["mean"], d["share_only_spearman"]["mean"]
+    ranks = w >= 0.3
+    if ranks:
+        tail = "It carries information beyond the human share."
+    elif sh > 0.3 and sh >= 0.5 * h:
+        tail = "Its overall accuracy comes from the human share, not from which instances are routed."
+    else:
+        tail = "The human share does not explain its held-out Spearman here, but that does not carry over to mixes of one budget on fresh test data either."
+    lines.append(
+        f"The PPM {'ranks' if ranks else 'barely ranks'} candidates of one budget (Spearman {w:+.2f} on the test "
+        f"pairs), while on the same candidates across budgets it reaches {a:+.2f} and on the loop's held-out "
+        f"candidates {h:+.2f}; the human share alone gives {sh:+.2f} on the loop's candidates. {tail}"
+    )
+    if math.isfinite(r.get("count_z_rms", math.nan)):
+        differs = r["count_z_rms"] > 2 * r["reference_z_rms"] or r["max_abs_z"] > 2 * r["reference_max_abs_z"]
+        agree = (
+            f"; different routers share {r['overlap']:.0%} of their humans (unrelated masks: "
+            f"{r['expected_overlap']:.0%})"
+            if math.isfinite(r.get("overlap", math.nan))
+            else ""
+        )
+        lines.append(
+            f"Routed masks {'do' if differs else 'do not'} differ from random ones: their tag counts lie "
+            f"{r['count_z_rms']:.1f} random-mask sds from random in rms, {r['max_abs_z']:.1f} on the most shifted "
+            f"tag (a random mask: {r['reference_z_rms']:.1f} and {r['reference_max_abs_z']:.1f}){agree}."
+        )
+    pg, mg = r.get("predicted_gain", math.nan), r.get("measured_gain", math.nan)
+    lines.append(
+        f"The PPM predicts routed beats the mean of uniform masks of its budget by {pg:+.4f} (routed at percentile "
+        f"{r.get('predicted_percentile', math.nan):.0f} of same-budget candidates); measured: "
+        f"{mg:+.4f} (percentile {r.get('measured_percentile', math.nan):.0f}); "
+        f"{r['cells_up']} of {r['cells']} strategy x budget cells lie more than 2 SE above zero, "
+        f"{r['cells_down']} below (no correction for multiple comparisons)."
+    )
+    need = (2 * sd / t) ** 2 if t > 0 and math.isfinite(sd) else math.inf
+    lines.append(
+        f"Conclusion: routing {'cannot be seen to beat' if abs(r.get('vs_random', 0.0)) < sd else 'differs from'} "
+        f"a single random mix here (mean paired difference {r.get('vs_random', math.nan):+.4f}, sd {sd:.4f} over "
+        f"{d['seeds']} seeds): the PPM's predicted gains are {pg / mg if mg > 0 else math.inf:.0f}x what is "
+        f"measured, and even a gain as large as the whole true within-budget spread ({t:.4f}) would need about "
+        f"{need:.0f} seeds to stand 2 standard errors clear of a single random mix."
+    )
+    return lines
+
+
+def _f(x: float, spec: str) -> str:
+    return format(x, spec) if x is not None and math.isfinite(x) else "n/a"
+
+
+def format_diagnosis(diag: dict) -> str:
+    lines = ["diagnosis: why routed and random mixes of the same budget do (not) differ"]
+    for objective, d in diag.items():
+        s = d["signal"]
+        lines.append(f"\nobjective: {objective}   ({d['seeds']} seeds; sds on the score scale)")
+        lines.append(
+            f"{'budget':>7}{'spread sd':>11}{'true sd':>9}{'noise sd':>10}{'reliab.':>9}{'rho within':>12}"
+            f"  {'routed':<10}{'agree':>7}{'z(tags)':>9}{'pred gain':>11}{'meas gain':>18}{'pct p/m':>10}"
+        )
+        for b, per in d["budgets"].items():
+            sg, w = per["signal"], per["within_spearman"]
+            head = (
+                f"{float(b):>7.0%}{sg['spread_sd']:>11.4f}{sg['true_sd']:>9.4f}{sg['noise_sd']:>10.4f}"
+                f"{sg['reliability']:>9.2f}{_f(w['mean'], '+12.2f')}"
+            )
+            for i, (strategy, r) in enumerate(per["routed"].items()):
+                prefix = head if i == 0 else " " * len(head)
+                lines.append(
+                    f"{prefix}  {strategy:<10}"
+                    f"{_f(r['overlap']['mean'], '>7.0%')}{_f(r['count_z_rms']['mean'], '>9.1f')}"
+                    f"{_f(r['predicted_gain']['mean'], '>+11.4f')}"
+                    f"{_f(r['measured_gain']['mean'], '>+11.4f')} +- {_f(r['measured_gain']['sd'], '.3f')}"
+                    f"{_f(r['predicted_percentile']['mean'], '>5.0f')}/{_f(r['measured_percentile']['mean'], '<4.0f')}"
+                )
+        lines.append(
+            f"{'all':>7}{s['spread_sd']:>11.4f}{s['true_sd']:>9.4f}{s['noise_sd']:>10.4f}{s['reliability']:>9.2f}"
+            f"{_f(d['within_spearman']['mean'], '+12.2f')}   Spearman across budgets "
+            f"{_f(d['across_spearman']['mean'], '.2f')}, loop held-out {_f(d['ppm_heldout_spearman']['mean'], '.2f')}, "
+            f"human share alone {_f(d['share_only_spearman']['mean'], '.2f')}"
+        )
+        lines += [f"  - {line}" for line in d["conclusion"]]
+    lines.append(
+        "\n(true / noise sd: between-fold covariance of same-budget candidates' scores on disjoint test folds; "
+        "agree: share of a routed mask's humans the other routers also pick (unrelated masks: the budget); z(tags): rms distance of the routed "
+        "tag counts from random masks in their sds; gains vs the mean of uniform masks of the budget; pct p/m: "
+        "routed percentile among same-budget candidates, predicted / measured)"
+    )
+    return "\n".join(lines)
