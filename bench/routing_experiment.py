@@ -1,4 +1,4 @@
-"""Routing experiment and PPM-loop timing on a JSONL instance file, no database (spec/routing.md 4-7).
+"""Routing experiment and PPM-loop timing on a JSONL instance file, no database (docs/METHOD.md, Target to Proxy loop).
 
     .venv/bin/python bench/routing_experiment.py --instances ../shared/data/pandalm/pandalm.jsonl \
         --bench ../shared/data/rm-eval/rm-eval.jsonl --lm-judge gpt-3.5-turbo --seeds 0 1 2 3 4 --out var/bench

@@ -1,4 +1,4 @@
-"""Binning and the instance x tag boolean matrix (spec/routing.md sections 2.1 and 3).
+"""Binning and the instance x tag boolean matrix (docs/METHOD.md: Textual tags, Candidates and features).
 
 One rule everywhere (recommended): three half-open bins [0, .33), [.33, .67), [.67, 1] on the raw value of
 the five similarity scores, values below 0 in the first bin and above 1 in the last; the four length

@@ -1,4 +1,4 @@
-"""Candidate routing masks, vectorised (spec/routing.md section 3).
+"""Candidate routing masks, vectorised (docs/METHOD.md, Candidates and features).
 
 All generators return a K x N boolean matrix (True = human label) and take one ``numpy.random.Generator``:
 no global random state. Every fixed-budget generator works the same way: draw a K x N priority matrix whose

@@ -1,7 +1,7 @@
 """Paper mode vs recommended mode: every quirk of the authors' method is one switch here, not a fork.
 
 Functions across ``routing`` take a :class:`Mode`; ``PAPER`` reproduces what the authors did (numbers
-comparable with theirs), ``RECOMMENDED`` (the default) fixes the defects listed in spec/routing.md.
+comparable with theirs), ``RECOMMENDED`` (the default) fixes the paper's defects (docs/METHOD.md).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
-"""Descriptive tags of a prompt (spec/routing.md section 2.2): the schema, answer normalisation, features.
+"""Descriptive tags of a prompt (docs/METHOD.md, Descriptive tags): the schema, answer normalisation, features.
 
 The LM tagger (another module) asks one question per dimension and stores what came back; this module turns
 whatever came back into a clean list of labels (or "unknown") and then into binary features. The schema is
-data: a project can add dimensions (``expert_domain`` here, the 11 Prolific domains of spec/annotation.md)
+data: a project can add dimensions (``expert_domain`` here, the 11 Prolific domains of the annotator tiers)
 and the PPM just sees more columns. Bad or unparseable answers are "unknown" (no feature fires), never an
 exception.
 """

@@ -1,4 +1,4 @@
-"""From routing masks to the PPM's feature vectors (spec/routing.md section 3).
+"""From routing masks to the PPM's feature vectors (docs/METHOD.md, Candidates and features).
 
 A mask m over the pool P (1 = human label used) has the per-tag count vector v = T^T m. Recommended mode
 feeds the PPM v / |P| plus the human share |m| / |P| (size-free, so a PPM carries over to another dataset

@@ -1,4 +1,4 @@
-"""The instance pool P of a routing (spec/routing.md section 1): which instances may enter candidates.
+"""The instance pool P of a routing (docs/METHOD.md, Instance and pool): which instances may enter candidates.
 
 Labels are signed preferences (docs/CONVENTIONS.md: < 0 A, > 0 B, 0 tie) with None / NaN for "no label".
 

@@ -1,4 +1,4 @@
-"""Performance prediction models (spec/routing.md section 5), scikit-learn style.
+"""Performance prediction models (docs/METHOD.md, PPM), scikit-learn style.
 
 ``PPM(kind, mode)``: linear, quadratic (degree-2 expansion with squares, interactions and bias) or LightGBM.
 Paper mode: unscaled least squares (with ~160 rows and 4,186 columns the quadratic interpolates its training

@@ -1,4 +1,4 @@
-"""Routing strategies and gain analysis (spec/routing.md section 6).
+"""Routing strategies and gain analysis (docs/METHOD.md, Strategies).
 
 Each strategy takes a fitted PPM, a :class:`~routing.features.FeatureBuilder` for the pool, a budget and
 one numpy Generator, and returns a :class:`Routing`: the mask (True = human), the predicted performance and

@@ -1,4 +1,4 @@
-"""The 9 textual tags of one instance (spec/routing.md section 2.1), batched, offline, device-aware.
+"""The 9 textual tags of one instance (docs/METHOD.md, Textual tags), batched, offline, device-aware.
 
 Why one module computes them together: bertscore, bertscore_length and cosine_sim all need the same MiniLM
 forward pass (BERTScore's token embeddings at layer 6 are the very vectors that sentence-transformers

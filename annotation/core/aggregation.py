@@ -1,4 +1,4 @@
-"""Many human labels -> one (spec/annotation.md section 4). Pure Python, no Django.
+"""Many human labels -> one (docs/METHOD.md, Aggregation). Pure Python, no Django.
 
 Every function takes *canonical* preferences: the display order has already been undone when the label was
 stored (``annotation.core.labels.unswap``), so nothing here looks at ``shown_swapped`` except to carry it

@@ -1,4 +1,4 @@
-"""Agreement statistics (spec/annotation.md section 5). Pure Python + NumPy, no Django.
+"""Agreement statistics (docs/METHOD.md, Agreement). Pure Python + NumPy, no Django.
 
 Data comes as a *reliability matrix*: one row per rater, one column per unit (instance), ``nan`` where a rater
 did not label a unit. Everything is vectorised (bincount / matrix products), so a 100k-unit project is fast.

@@ -1,4 +1,4 @@
-"""Annotation schemes as data (spec/annotation.md section 1).
+"""Annotation schemes as data (docs/METHOD.md, Schemes).
 
 A project's scheme is a JSON configuration: its kind ("multipref" or "helpsteer2") plus the questions,
 scales and reason lists. The defaults below follow the papers; a project may narrow them (fewer aspects,

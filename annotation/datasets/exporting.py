@@ -1,6 +1,6 @@
 """Export a dataset version: JSONL, Parquet, CSV and a Hugging Face ``datasets`` folder, with a dataset card.
 
-Two forms (spec/annotation.md section 6):
+Two forms (docs/METHOD.md, Hybrid dataset and export):
 
 * ``pairwise`` - one row per non-tie instance: prompt, chosen, rejected, margin (from the strength), for
   reward-model and DPO training. Ties are dropped here, not in the version.

@@ -1,4 +1,4 @@
-"""The agreement report of a project (spec/annotation.md section 5): read-only, computed from stored labels.
+"""The agreement report of a project (docs/METHOD.md, Agreement): read-only, computed from stored labels.
 
 Human labels are aggregated on the fly with the project's method (excluded annotators left out); each LM
 judge is compared with the human majority on the non-tie items (a missing verdict is a disagreement) and also

@@ -1,6 +1,6 @@
 """Aggregates kept current, and the hybrid dataset assembled as an immutable version.
 
-The hybrid rule (spec/annotation.md section 6): an instance's final label is the aggregated human label if the
+The hybrid rule (docs/METHOD.md): an instance's final label is the aggregated human label if the
 router sent it to people and it survived aggregation, else the LM judge's label. Routing decisions live in
 ``routing.RoutingDecision`` (another app, read lazily so this app works without it); a caller may instead pass
 the set of human-routed instance ids.

@@ -1,6 +1,6 @@
 """REST API of the judging app: the judge report and starting judge / tag jobs (researchers and admins only).
 
-LM labels are never shown to annotators (spec/annotation.md section 2), hence ``can_read_labels`` everywhere.
+LM labels are never shown to annotators (docs/METHOD.md, Roles), hence ``can_read_labels`` everywhere.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""An instance: one prompt and two responses to compare (spec/routing.md section 1)."""
+"""An instance: one prompt and two responses to compare (docs/METHOD.md, Instance and pool)."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ class UserProfile(models.Model):
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="profile")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.ANNOTATOR)
-    # Expert domains (spec/annotation.md section 2: the 11 Prolific domains); empty = normal tier only.
+    # Expert domains (the 11 Prolific domains, docs/METHOD.md); empty = normal tier only.
     expert_domains = models.JSONField(default=list, blank=True)
     excluded = models.BooleanField(
         default=False, help_text="Excluded annotators' labels are left out of aggregation."

@@ -1,6 +1,6 @@
 """Strict parsing of judge and tagger outputs.
 
-The rule (spec/annotation.md section 3): an answer either matches the format asked for, or it is kept raw,
+The rule (docs/METHOD.md, LM judge): an answer either matches the format asked for, or it is kept raw,
 counted and reported. Nothing is guessed: "A is better because..." is NOT read as A, and a rating of 5 on a
 0-4 scale is not clipped to 4. Accepted leniency is small and listed here: surrounding whitespace, one pair of
 matching quotes or backticks, one trailing period, case-insensitive labels (only when the labels stay distinct

@@ -1,6 +1,6 @@
 """Judge prompt templates, written for this project, each with a version string.
 
-The content follows spec/annotation.md section 3 (the judge sees the same aspects people do, answers with one
+The content follows docs/METHOD.md, LM judge (the judge sees the same aspects people do, answers with one
 identifier or a tie, on the same scale); the wording is ours. A template's ``prompt_version`` ("name@version")
 is stored with every judgment: change the text, bump the version, and old and new labels never mix.
 

@@ -1,4 +1,4 @@
-"""The prompt tagger ("meta-analyzer" of spec/routing.md 2.2): reads only the prompt, one JSON answer per dimension.
+"""The prompt tagger (the paper's "meta-analyzer", docs/METHOD.md): reads only the prompt, one JSON answer per dimension.
 
 Label sets, aliases and normalisation live in ``routing.descriptive`` (DIMENSIONS, normalize_answer) and are
 not repeated here; this module only writes the questions, calls a backend and keeps raw answers next to the
@@ -102,7 +102,7 @@ def normalize(dimension: str, raw: Any) -> list[str] | str:
         return UNKNOWN
     try:
         value = normalize_answer(dimension, raw)
-    except Exception:  # the tagger must never crash on an odd answer (spec/routing.md 2.2)
+    except Exception:  # an odd answer is "unknown", never a crash
         return UNKNOWN
     if value == UNKNOWN or isinstance(value, list):
         return value

@@ -1,4 +1,4 @@
-"""The fast proxy reward model (spec/routing.md section 7).
+"""The fast proxy reward model (docs/METHOD.md, Proxy loop).
 
 A response's reward is linear in fixed features of (prompt, response): the frozen sentence embedding of
 "prompt + response" (cached on disk), optionally the embedding of the response alone and two length

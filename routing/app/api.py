@@ -1,6 +1,6 @@
 """Read-only REST API: routing runs with their decisions, and PPM artifacts.
 
-Least privilege (spec/annotation.md section 2): annotators never see routing decisions. Admins see every
+Least privilege (docs/METHOD.md, Roles): annotators never see routing decisions. Admins see every
 project; researchers see projects where their membership role is researcher.
 """
 

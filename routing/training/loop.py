@@ -1,4 +1,4 @@
-"""The PPM training loop on the fast proxy (spec/routing.md sections 4, 5, 7). No Django import.
+"""The PPM training loop on the fast proxy (docs/METHOD.md: Target, PPM, Proxy loop). No Django import.
 
 generate K candidate masks -> each candidate's labels (human where routed, LM elsewhere) -> train proxy BT
 heads (all candidates at once) -> measure each target -> store (feature vector, scores) rows -> fit the

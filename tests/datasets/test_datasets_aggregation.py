@@ -1,4 +1,4 @@
-"""Aggregation rules (spec/annotation.md section 4) on the papers' examples."""
+"""Aggregation rules (docs/METHOD.md, Aggregation) on the papers' examples."""
 
 from __future__ import annotations
 

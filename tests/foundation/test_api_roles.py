@@ -1,4 +1,4 @@
-"""Roles x endpoints: least privilege everywhere (spec/annotation.md section 2)."""
+"""Roles x endpoints: least privilege everywhere (docs/METHOD.md, Roles)."""
 
 from __future__ import annotations
 

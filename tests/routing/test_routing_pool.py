@@ -1,4 +1,4 @@
-"""The pool rule of spec/routing.md section 1 (routing/pool.py)."""
+"""The pool rule (docs/METHOD.md, Instance and pool; routing/pool.py)."""
 
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ from models.lm.base import BackendError
 
 class Command(BaseCommand):
     help = (
-        "Tag every prompt of a project on the descriptive dimensions (spec/routing.md 2.2) and expert domain."
+        "Tag every prompt of a project on the descriptive dimensions (docs/METHOD.md) and expert domain."
     )
 
     def add_arguments(self, parser) -> None:
