@@ -47,8 +47,73 @@ class CanonicalAnswer:
     answers: dict[str, Any] = field(default_factory=dict)
 
 
+class AnswerErrors(SchemeError):
+    """Every problem of one answer at once, so the annotator fixes them in one round trip.
+
+    Behaves as the first ``SchemeError`` (``field`` and message), and ``errors`` maps each field to
+    sentences written for the annotator (shown next to that field).
+    """
+
+    def __init__(self, first: SchemeError, errors: dict[str, list[str]]):
+        super().__init__(str(first).split(": ", 1)[-1] if first.field else str(first), first.field)
+        self.errors = errors
+
+
+def field_title(name: str) -> str:
+    """A field key in words: ``ratings.2.verbosity`` -> "Verbosity of Response 2"."""
+    parts = name.split(".")
+    if parts[0] == "ratings" and len(parts) == 3:
+        return f"{parts[2].capitalize()} of Response {parts[1]}"
+    if parts[0] == "ratings" and len(parts) == 2:
+        return f"The ratings of Response {parts[1]}"
+    if parts[0] in ("aspects", "reasons") and len(parts) == 2:
+        return parts[1].capitalize() + (" reasons" if parts[0] == "reasons" else "")
+    titles = {"overall": "The overall preference", "preference": "The preference", "answer": "The answer"}
+    return titles.get(name, name.capitalize())
+
+
+def in_words(error: SchemeError) -> str:
+    """One sentence for the annotator: "Helpfulness: please choose an answer." rather than "aspects.x: is required"."""
+    where = error.field or "answer"
+    message = str(error).split(": ", 1)[-1] if error.field else str(error)
+    if message == "is required":
+        return f"{field_title(where)}: please choose an answer."
+    return f"{field_title(where)}: {message}."
+
+
+class _Errors:
+    """Collects the SchemeErrors of one answer instead of stopping at the first."""
+
+    def __init__(self) -> None:
+        self.first: SchemeError | None = None
+        self.found: dict[str, list[str]] = {}
+
+    def add(self, error: SchemeError) -> None:
+        if isinstance(error, AnswerErrors):
+            for where, messages in error.errors.items():
+                self.found.setdefault(where, []).extend(messages)
+        else:
+            self.found.setdefault(error.field or "answer", []).append(in_words(error))
+        self.first = self.first or error
+
+    def attempt(self, check, *args) -> Any:
+        """Run one check; its error is recorded and None returned in place of its value."""
+        try:
+            return check(*args)
+        except SchemeError as error:
+            self.add(error)
+            return None
+
+    def raise_any(self) -> None:
+        if self.first is not None:
+            raise AnswerErrors(self.first, self.found)
+
+
 def validate_answer(scheme: dict[str, Any], answer: Any, shown_swapped: bool = False) -> CanonicalAnswer:
-    """Check ``answer`` against ``scheme``; return the canonical label (raises SchemeError naming the field)."""
+    """Check ``answer`` against ``scheme``; return the canonical label.
+
+    Raises ``AnswerErrors`` (a SchemeError naming the first field) listing every problem found.
+    """
     config = validate_scheme_config(scheme)
     if not isinstance(answer, dict):
         raise SchemeError("the answer must be a JSON object", "answer")
@@ -80,48 +145,73 @@ def _justification(config: dict, answer: dict) -> str:
 
 
 def _scale_value(scale: dict[str, int], value: Any, where: str) -> int:
-    if value not in scale:
+    if isinstance(value, (dict, list)) or value not in scale:
         raise SchemeError(f"{value!r} is outside the scale; choose one of {list(scale)}", where)
     return scale[value]
 
 
-def _multipref(config: dict, answer: dict, swapped: bool) -> CanonicalAnswer:
-    _check_keys(answer, {"overall", "aspects", "reasons", "justification"})
-    scale = config["scale"]
-    if "overall" not in answer:
-        raise SchemeError("is required", "overall")
-    overall = _scale_value(scale, answer["overall"], "overall")
-    given_aspects = answer.get("aspects") or {}
-    if not isinstance(given_aspects, dict):
+def _required(answer: dict, key: str, where: str) -> Any:
+    if key not in answer:
+        raise SchemeError("is required", where)
+    return answer[key]
+
+
+def _multipref_aspects(config: dict, given: Any, swapped: bool, errors: _Errors) -> dict[str, int]:
+    if not isinstance(given, dict):
         raise SchemeError("must map aspect names to scale values", "aspects")
-    for name in given_aspects:
+    for name in given:
         if name not in config["aspects"]:
-            raise SchemeError(f"unknown aspect; this project asks {config['aspects']}", f"aspects.{name}")
+            errors.add(
+                SchemeError(f"unknown aspect; this project asks {config['aspects']}", f"aspects.{name}")
+            )
     aspects: dict[str, int] = {}
     for name in config["aspects"]:
-        if name not in given_aspects:
-            raise SchemeError("is required", f"aspects.{name}")
-        aspects[name] = unswap(_scale_value(scale, given_aspects[name], f"aspects.{name}"), swapped)
-    reasons = answer.get("reasons") or {}
+        value = errors.attempt(_required, given, name, f"aspects.{name}")
+        if name in given:
+            number = errors.attempt(_scale_value, config["scale"], value, f"aspects.{name}")
+            if number is not None:
+                aspects[name] = unswap(number, swapped)
+    return aspects
+
+
+def _multipref_reasons(config: dict, reasons: Any, errors: _Errors) -> dict[str, list[str]]:
     if not isinstance(reasons, dict):
         raise SchemeError("must map aspect names to lists of reasons", "reasons")
-    clean_reasons: dict[str, list[str]] = {}
+    clean: dict[str, list[str]] = {}
     for name, chosen in reasons.items():
         allowed = config["reasons"].get(name)
         if name not in config["aspects"] or allowed is None:
-            raise SchemeError("reasons given for an unknown aspect", f"reasons.{name}")
+            errors.add(SchemeError("reasons given for an unknown aspect", f"reasons.{name}"))
+            continue
         if not isinstance(chosen, list) or not all(isinstance(r, str) for r in chosen):
-            raise SchemeError("must be a list of reason names", f"reasons.{name}")
+            errors.add(SchemeError("must be a list of reason names", f"reasons.{name}"))
+            continue
         unknown = sorted(set(chosen) - set(allowed))
         if unknown:
-            raise SchemeError(f"unknown reasons {unknown}; allowed: {allowed}", f"reasons.{name}")
-        if chosen:
-            clean_reasons[name] = sorted(set(chosen), key=allowed.index)
+            errors.add(SchemeError(f"unknown reasons {unknown}; allowed: {allowed}", f"reasons.{name}"))
+        elif chosen:
+            clean[name] = sorted(set(chosen), key=allowed.index)
+    return clean
+
+
+def _multipref(config: dict, answer: dict, swapped: bool) -> CanonicalAnswer:
+    errors = _Errors()
+    errors.attempt(_check_keys, answer, {"overall", "aspects", "reasons", "justification"})
+    overall = None
+    if "overall" not in answer:
+        errors.add(SchemeError("is required", "overall"))
+    else:
+        overall = errors.attempt(_scale_value, config["scale"], answer["overall"], "overall")
+    given_aspects = answer.get("aspects") or {}
+    aspects = errors.attempt(_multipref_aspects, config, given_aspects, swapped, errors)
+    reasons = errors.attempt(_multipref_reasons, config, answer.get("reasons") or {}, errors)
+    text = errors.attempt(_justification, config, answer)
+    errors.raise_any()
     stored = {
         "overall": answer["overall"],
         "aspects": {name: given_aspects[name] for name in config["aspects"]},
-        "reasons": clean_reasons,
-        "justification": _justification(config, answer),
+        "reasons": reasons,
+        "justification": text,
     }
     return CanonicalAnswer(preference=unswap(overall, swapped), aspects=aspects, answers=stored)
 
@@ -132,42 +222,64 @@ def _rating(value: Any, where: str, low: int, high: int) -> int:
     return value
 
 
-def _helpsteer2(config: dict, answer: dict, swapped: bool) -> CanonicalAnswer:
-    _check_keys(answer, {"ratings", "preference", "justification"})
+def _helpsteer2_ratings(config: dict, ratings: Any, errors: _Errors) -> dict[str, dict[str, int]]:
     low, high = config["rating_range"]
-    ratings = answer.get("ratings")
     if not isinstance(ratings, dict):
         raise SchemeError("is required: ratings of Response 1 and Response 2", "ratings")
-    _check_keys(ratings, {"1", "2"}, "ratings")
+    errors.attempt(_check_keys, ratings, {"1", "2"}, "ratings")
     shown: dict[str, dict[str, int]] = {}
     for side in ("1", "2"):
         given = ratings.get(side)
         if not isinstance(given, dict):
-            raise SchemeError("is required", f"ratings.{side}")
-        _check_keys(given, set(config["attributes"]), f"ratings.{side}")
+            errors.add(SchemeError("is required", f"ratings.{side}"))
+            continue
+        errors.attempt(_check_keys, given, set(config["attributes"]), f"ratings.{side}")
         shown[side] = {}
         for attribute in config["attributes"]:
+            where = f"ratings.{side}.{attribute}"
             if attribute not in given:
-                raise SchemeError("is required", f"ratings.{side}.{attribute}")
-            shown[side][attribute] = _rating(given[attribute], f"ratings.{side}.{attribute}", low, high)
-    if "preference" not in answer:
-        raise SchemeError("is required", "preference")
-    value = answer["preference"]
-    neither = value == NEITHER_VALID
-    if neither and not config["allow_neither_valid"]:
-        raise SchemeError("'neither' is not allowed in this project", "preference")
-    if not neither and (isinstance(value, bool) or value not in config["preferences"]):
+                errors.add(SchemeError("is required", where))
+                continue
+            value = errors.attempt(_rating, given[attribute], where, low, high)
+            if value is not None:
+                shown[side][attribute] = value
+    return shown
+
+
+def _helpsteer2_preference(config: dict, answer: dict) -> Any:
+    value = _required(answer, "preference", "preference")
+    if value == NEITHER_VALID:
+        if not config["allow_neither_valid"]:
+            raise SchemeError("'neither' is not allowed in this project", "preference")
+        return value
+    if isinstance(value, (bool, dict, list)) or value not in config["preferences"]:
         options = list(config["preferences"]) + ([NEITHER_VALID] if config["allow_neither_valid"] else [])
         raise SchemeError(f"{value!r} is outside the scale; choose one of {options}", "preference")
-    text = _justification(config, answer)
-    if text and config["justification_required"]:
-        if not RESPONSE_MENTION.search(text):
-            raise SchemeError('must name the responses as "@Response 1" / "@Response 2"', "justification")
-        if not neither and not PREFERENCE_STATEMENT.search(text):
-            raise SchemeError(
-                'must contain a preference statement such as "@Response 1 is better than @Response 2"',
-                "justification",
-            )
+    return value
+
+
+def _helpsteer2_statement(config: dict, text: str, neither: bool) -> None:
+    if not (text and config["justification_required"]):
+        return
+    if not RESPONSE_MENTION.search(text):
+        raise SchemeError('must name the responses as "@Response 1" / "@Response 2"', "justification")
+    if not neither and not PREFERENCE_STATEMENT.search(text):
+        raise SchemeError(
+            'must contain a preference statement such as "@Response 1 is better than @Response 2"',
+            "justification",
+        )
+
+
+def _helpsteer2(config: dict, answer: dict, swapped: bool) -> CanonicalAnswer:
+    errors = _Errors()
+    errors.attempt(_check_keys, answer, {"ratings", "preference", "justification"})
+    shown = errors.attempt(_helpsteer2_ratings, config, answer.get("ratings"), errors)
+    value = errors.attempt(_helpsteer2_preference, config, answer)
+    neither = value == NEITHER_VALID
+    text = errors.attempt(_justification, config, answer)
+    if text is not None:
+        errors.attempt(_helpsteer2_statement, config, text, neither)
+    errors.raise_any()
     first, second = ("response_b", "response_a") if swapped else ("response_a", "response_b")
     return CanonicalAnswer(
         preference=None if neither else unswap(value, swapped),
@@ -175,3 +287,15 @@ def _helpsteer2(config: dict, answer: dict, swapped: bool) -> CanonicalAnswer:
         ratings={first: shown["1"], second: shown["2"]},
         answers={"ratings": shown, "preference": value, "justification": text},
     )
+
+
+def stated_preference(text: str) -> int | None:
+    """The side the justification's first preference statement favours (-1 Response 1, +1 Response 2).
+
+    Used to warn (not refuse) when the statement and the chosen preference disagree.
+    """
+    match = PREFERENCE_STATEMENT.search(text or "")
+    if match is None:
+        return None
+    side = re.match(r"@Response\s*([12])", match.group(0))
+    return -1 if side and side.group(1) == "1" else 1

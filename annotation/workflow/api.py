@@ -47,7 +47,8 @@ from annotation.workflow.settings_store import settings_for
 def scheme_error_response(error: SchemeError) -> Response:
     field = error.field or "answer"
     message = str(error)
-    return Response({"detail": message, "field": field, "errors": {field: [message]}}, status=400)
+    errors = getattr(error, "errors", None) or {field: [message]}  # AnswerErrors: every field at once
+    return Response({"detail": message, "field": field, "errors": errors}, status=400)
 
 
 class ProjectMixin:
