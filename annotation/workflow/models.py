@@ -175,3 +175,37 @@ class Assignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} on {self.instance_id} ({self.status})"
+
+
+class SkipReason(models.TextChoices):
+    """Why an annotator gave a task back (one key each on the task page)."""
+
+    UNSURE = "unsure", "Unsure what the right answer is"
+    OFFENSIVE = "offensive", "Offensive or disturbing content"
+    BROKEN = "broken", "Broken or unreadable task"
+    OTHER = "other", "Another reason"
+
+
+class LabelEdit(models.Model):
+    """One change an annotator made to a submitted label, kept so that every answer's history is known.
+
+    ``old`` and ``new`` hold the label's stored fields (canonical preference, neither_valid, aspects,
+    ratings) and the answer as given (shown order), before and after the change.
+    """
+
+    label = models.ForeignKey(HumanLabel, on_delete=models.CASCADE, related_name="edits")
+    assignment = models.ForeignKey(
+        Assignment, null=True, blank=True, on_delete=models.SET_NULL, related_name="label_edits"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    old = models.JSONField(default=dict)
+    new = models.JSONField(default=dict)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"edit of label {self.label_id} by {self.user} at {self.created_at:%Y-%m-%d %H:%M}"
