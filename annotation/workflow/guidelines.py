@@ -4,15 +4,16 @@ from __future__ import annotations
 
 MULTIPREF_GUIDELINES = """
 ### Your task
-You see a request (sometimes a whole conversation) and two answers, **A** and **B**. Decide which answer
-serves the person who asked better, first overall and then for three aspects.
+You see a request (sometimes a whole conversation) and two answers, **Response 1** and
+**Response 2**. Decide which answer serves the person who asked better, first overall and then for three
+aspects.
 
 ### The scale (keys 1-5)
-1. **A is clearly better** - B has a real flaw that A avoids.
-2. **A is slightly better** - both are fine; A wins on details.
+1. **Response 1 is clearly better** - Response 2 has a real flaw that Response 1 avoids.
+2. **Response 1 is slightly better** - both are fine; Response 1 wins on details.
 3. **Tie** - you honestly cannot separate them (use it sparingly).
-4. **B is slightly better**
-5. **B is clearly better**
+4. **Response 2 is slightly better**
+5. **Response 2 is clearly better**
 
 ### The aspects
 - **Helpfulness** - does it do what was asked, completely, clearly and in a sensible format?

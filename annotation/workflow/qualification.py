@@ -132,12 +132,12 @@ def options_for(project: Project) -> list[tuple[str, str]]:
             ("3", "@Response 2 is much better"),
             (NEITHER_VALID, "Neither response is valid"),
         ]
-    return [
-        ("A-clearly", "A is clearly better"),
-        ("A-slightly", "A is slightly better"),
+    return [  # one naming everywhere: the first response shown is "Response 1", the second "Response 2"
+        ("A-clearly", "Response 1 is clearly better"),
+        ("A-slightly", "Response 1 is slightly better"),
         ("tie", "Tie"),
-        ("B-slightly", "B is slightly better"),
-        ("B-clearly", "B is clearly better"),
+        ("B-slightly", "Response 2 is slightly better"),
+        ("B-clearly", "Response 2 is clearly better"),
     ]
 
 
