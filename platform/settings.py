@@ -188,6 +188,12 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# The local LM backend (LM endpoints with backend "local"): its model and converted-weights folder come from
+# here only, never from a request. Empty = SmolLM2-135M-Instruct in ~/.cache/hybridpref/lm.
+LOCAL_LM_MODEL = env.str("LOCAL_LM_MODEL", default="")
+LOCAL_LM_CACHE_DIR = env.str("LOCAL_LM_CACHE_DIR", default="")
+LOCAL_LM_THREADS = env.int("LOCAL_LM_THREADS", default=0)
+
 # Celery. Embedded default: kombu's filesystem transport in the data directory. It needs no server, yet the
 # worker is a real separate process (not eager mode). Production: CELERY_BROKER_URL=redis://host:6379/0.
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
