@@ -2,15 +2,18 @@
 
 - admin (superuser, staff, or profile role admin): everything, all projects, exports;
 - researcher: creates projects; manages, imports into, reads labels of and exports the projects where they
-  are a researcher member (or the creator);
+  are a researcher member;
 - annotator: sees the projects they are a member of and their own tasks, nothing else — never other
   annotators' labels, LM labels or routing decisions.
+
+Membership is the one source of access: creating a project makes its creator a researcher member, and
+removing that membership removes the access (``created_by`` is a record, never a grant).
 """
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from rest_framework.permissions import BasePermission
 
 from annotation.models import Project, ProjectMembership, ProjectRole, Role, UserProfile
@@ -40,7 +43,7 @@ def visible_projects(user: AnyUser) -> QuerySet[Project]:
         return Project.objects.none()
     if is_admin(user):
         return Project.objects.all()
-    return Project.objects.filter(Q(memberships__user=user) | Q(created_by=user)).distinct()
+    return Project.objects.filter(memberships__user=user).distinct()
 
 
 def managed_projects(user: AnyUser) -> QuerySet[Project]:
@@ -51,9 +54,7 @@ def managed_projects(user: AnyUser) -> QuerySet[Project]:
         return Project.objects.all()
     if global_role(user) != Role.RESEARCHER:
         return Project.objects.none()
-    return Project.objects.filter(
-        Q(memberships__user=user, memberships__role=ProjectRole.RESEARCHER) | Q(created_by=user)
-    ).distinct()
+    return Project.objects.filter(memberships__user=user, memberships__role=ProjectRole.RESEARCHER).distinct()
 
 
 def can_view_project(user: AnyUser, project: Project) -> bool:

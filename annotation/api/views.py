@@ -134,12 +134,14 @@ class ImportView(ProjectScopedMixin, generics.GenericAPIView):
 
 
 class JobViewSet(viewsets.ReadOnlyModelViewSet):
-    """Jobs of the projects the user manages (and the user's own)."""
+    """Jobs of the projects the user manages now; jobs without a project are admins' only. Having started a
+    job grants nothing: a researcher removed from a project no longer sees its jobs."""
 
     serializer_class = JobSerializer
     queryset = Job.objects.none()  # for the schema; get_queryset scopes it
 
     def get_queryset(self):
         user = self.request.user
-        managed = permissions.managed_projects(user)
-        return Job.objects.filter(project__in=managed) | Job.objects.filter(created_by=user)
+        if permissions.is_admin(user):
+            return Job.objects.all()
+        return Job.objects.filter(project__in=permissions.managed_projects(user))

@@ -8,19 +8,19 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework import status
+from rest_framework import generics, serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
+from annotation.judging.endpoints import JobRequestSerializer, job_params
+from annotation.judging.models import LMEndpoint
 from annotation.judging.services import judge_report
 from annotation.judging.tasks import JUDGE_JOB, TAG_JOB, judge_project_task, tag_prompts_task
 from annotation.models import Job, Project
-from models.lm.base import BackendError
-from models.lm.factory import make_backend
 
 
 class _ProjectView(APIView):
@@ -29,7 +29,8 @@ class _ProjectView(APIView):
     def project(self, request: Request, name: str) -> Project:
         if not request.user.is_authenticated:
             raise PermissionDenied("Log in first.")
-        project = get_object_or_404(Project, name=name)
+        # Outsiders get the same 404 as for a project that does not exist.
+        project = get_object_or_404(permissions.visible_projects(request.user), name=name)
         if not permissions.can_read_labels(request.user, project):
             raise PermissionDenied("Only the project's researchers and admins may see LM judging.")
         return project
@@ -42,25 +43,24 @@ class JudgeReport(_ProjectView):
 
 
 class StartJob(_ProjectView):
-    """POST {"config": {...backend config...}, "batch_size": 16, "limit": null} -> 202 with the job id."""
+    """POST {"endpoint": "<name>", "temperature": 0, "max_tokens": 8, "limit": 100} -> 202 with the job id.
+
+    The endpoint is one an admin configured (``GET /api/lm-endpoints/``); any other key than the decoding
+    and run options of ``JobRequestSerializer`` is refused with 400 naming it.
+    """
 
     kind = JUDGE_JOB
 
-    @extend_schema(request=OpenApiTypes.OBJECT, responses={202: OpenApiTypes.OBJECT})
+    @extend_schema(request=JobRequestSerializer, responses={202: OpenApiTypes.OBJECT})
     def post(self, request: Request, project: str) -> Response:
         proj = self.project(request, project)
-        config = request.data.get("config")
-        if not isinstance(config, dict):
-            raise ValidationError({"config": "a backend configuration object is required"})
-        try:
-            make_backend(config).close()  # validates keys and values without calling any model
-        except BackendError as error:
-            raise ValidationError({"config": str(error)}) from error
-        params = {
-            k: request.data.get(k) for k in ("batch_size", "limit", "dimensions") if request.data.get(k)
-        }
+        serializer = JobRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
         job = Job.objects.create(
-            kind=self.kind, project=proj, created_by=request.user, params={"config": config, **params}
+            kind=self.kind,
+            project=proj,
+            created_by=request.user,
+            params=job_params(serializer.validated_data),
         )
         task = judge_project_task if self.kind == JUDGE_JOB else tag_prompts_task
         job.enqueue(task)
@@ -69,3 +69,19 @@ class StartJob(_ProjectView):
 
 class StartTagJob(StartJob):
     kind = TAG_JOB
+
+
+class LMEndpointSerializer(serializers.ModelSerializer):
+    """What researchers may know of an endpoint: no URL, no key variable."""
+
+    class Meta:
+        model = LMEndpoint
+        fields = ["name", "backend", "model", "max_tokens", "description"]
+
+
+class LMEndpointList(generics.ListAPIView):
+    """The enabled LM endpoints a judge or tag job may name (researchers and admins)."""
+
+    serializer_class = LMEndpointSerializer
+    permission_classes = [permissions.ManagesSomeProject]
+    queryset = LMEndpoint.objects.filter(enabled=True)

@@ -7,6 +7,7 @@ import logging
 
 from celery import shared_task
 
+from annotation.judging.endpoints import job_config
 from annotation.models import Job
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def _judge(job: Job) -> dict:
     params = job.params or {}
     summary = judge_project(
         job.project,
-        params["config"],
+        job_config(params),
         batch_size=int(params.get("batch_size", 16)),
         limit=params.get("limit"),
         progress=job.report_progress,
@@ -48,7 +49,7 @@ def _tag(job: Job) -> dict:
     params = job.params or {}
     result = tag_project(
         job.project,
-        params["config"],
+        job_config(params),
         batch_size=int(params.get("batch_size", 8)),
         limit=params.get("limit"),
         progress=job.report_progress,

@@ -110,3 +110,29 @@ def test_openapi_schema_and_docs(api_client, researcher):
     assert schema.status_code == 200
     assert "/api/projects/{project}/imports/" in schema.json()["paths"]
     assert api_client.get("/api/docs/").status_code == 200
+
+
+def test_a_removed_creator_loses_access_and_their_jobs(api_client, researcher, labelled):
+    """Issue 10, item 4: membership is the one source of access, not ``created_by``."""
+    project = labelled.project
+    assert project.created_by == researcher
+    job = Job.objects.create(kind="import", project=project, created_by=researcher)
+    ProjectMembership.objects.filter(project=project, user=researcher).delete()
+    api_client.force_authenticate(researcher)
+    assert api_client.get("/api/projects/proj/").status_code == 404
+    assert api_client.get("/api/projects/proj/labels/human/").status_code == 404
+    assert api_client.get(f"/api/jobs/{job.pk}/").status_code == 404
+    assert job.pk not in [row["id"] for row in api_client.get("/api/jobs/").json()["results"]]
+    again = api_client.post(
+        "/api/projects/proj/members/", {"username": researcher.username, "role": "researcher"}, format="json"
+    )
+    assert again.status_code == 404
+    assert not ProjectMembership.objects.filter(project=project, user=researcher).exists()
+
+
+def test_jobs_are_visible_to_the_projects_current_researchers(api_client, researcher, labelled):
+    job = Job.objects.create(kind="import", project=labelled.project, created_by=researcher)
+    colleague = make_user("colleague", "researcher")
+    ProjectMembership.objects.create(project=labelled.project, user=colleague, role="researcher")
+    api_client.force_authenticate(colleague)
+    assert api_client.get(f"/api/jobs/{job.pk}/").status_code == 200

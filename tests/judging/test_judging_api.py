@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from annotation.judging.models import LMEndpoint
 from annotation.models import Instance, Job, LMLabel, ProjectMembership
 
 pytestmark = pytest.mark.django_db
 
-CONFIG = {"backend": "openai", "model": "judge-model", "base_url": "http://127.0.0.1:9/v1"}
+CONFIG = {"endpoint": "lab"}
 URLS = ("judge-report/", "judge-jobs/", "tag-jobs/")
 
 
@@ -41,14 +42,19 @@ def test_researcher_reads_the_report(api_client, labelled, researcher):
     assert "judge-model" in str(response.json())
 
 
-def test_researcher_starts_jobs_and_bad_config_names_the_field(api_client, labelled, researcher):
+def test_researcher_starts_jobs_and_bad_requests_name_the_field(api_client, labelled, researcher):
+    LMEndpoint.objects.create(
+        name="lab", backend="openai", base_url="http://127.0.0.1:9/v1", model="judge-model"
+    )
     api_client.force_authenticate(researcher)
     missing = api_client.post("/api/projects/proj/judge-jobs/", {}, format="json")
-    assert missing.status_code == 400 and "config" in missing.json()
+    assert missing.status_code == 400 and "endpoint" in missing.json()
     bad = api_client.post("/api/projects/proj/judge-jobs/", {"config": {"backend": "nope"}}, format="json")
     assert bad.status_code == 400 and "config" in bad.json()
     for url, kind in (("judge-jobs/", "judge"), ("tag-jobs/", "tag")):
-        response = api_client.post(f"/api/projects/proj/{url}", {"config": CONFIG, "limit": 5}, format="json")
+        response = api_client.post(
+            f"/api/projects/proj/{url}", {"endpoint": "lab", "limit": 5}, format="json"
+        )
         assert response.status_code == 202, response.content
         job = Job.objects.get(pk=response.json()["job"])
-        assert job.params["config"] == CONFIG and job.params["limit"] == 5 and kind in job.kind
+        assert job.params == {"endpoint": "lab", "options": {}, "limit": 5} and kind in job.kind

@@ -8,8 +8,14 @@ from typing import Any
 
 from django.core.management.base import CommandError
 
+from annotation.judging.endpoints import EndpointUnavailable, enabled_endpoint
+
 
 def add_backend_arguments(parser) -> None:
+    parser.add_argument(
+        "--endpoint",
+        help="Name of an LM endpoint configured in Django admin (instead of the backend options below).",
+    )
     parser.add_argument("--config", help="Backend configuration as JSON text or a path to a JSON file.")
     parser.add_argument("--backend", choices=["openai", "vllm", "local"], help="Default: local.")
     parser.add_argument(
@@ -60,3 +66,22 @@ def backend_config(options: dict[str, Any]) -> dict[str, Any]:
             config[key] = options[option]
     config.setdefault("backend", "local")
     return config
+
+
+BACKEND_OPTIONS = ("config", "backend", "model", "base_url", "api_key_env", "max_concurrency", "timeout")
+BACKEND_OPTIONS += ("name", "cache_dir", "threads")
+
+
+def backend_params(options: dict[str, Any], decoding: dict[str, Any]) -> dict[str, Any]:
+    """The job's LM part: ``{"endpoint", "options"}`` with --endpoint (the admin's row is resolved when the job
+    runs), else the full configuration the operator gave on the command line."""
+    if not options.get("endpoint"):
+        return {"config": {**backend_config(options), **decoding}}
+    mixed = [f"--{name.replace('_', '-')}" for name in BACKEND_OPTIONS if options.get(name) is not None]
+    if mixed:
+        raise CommandError(f"--endpoint already names the backend; drop {', '.join(mixed)}")
+    try:
+        enabled_endpoint(options["endpoint"])
+    except EndpointUnavailable as error:
+        raise CommandError(str(error)) from error
+    return {"endpoint": options["endpoint"], "options": decoding}

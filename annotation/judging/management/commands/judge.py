@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.judging.management.commands._options import add_backend_arguments, backend_config
+from annotation.judging.management.commands._options import add_backend_arguments, backend_params
 from annotation.judging.tasks import JUDGE_JOB, judge_project_task, run_job
 from annotation.models import Job, Project
 from models.lm.base import BackendError
@@ -30,12 +30,9 @@ class Command(BaseCommand):
             project = Project.objects.get(name=options["project"])
         except Project.DoesNotExist as error:
             raise CommandError(f"no project named {options['project']!r}") from error
-        config = backend_config(options)
-        for key in ("prompt", "mode", "disagreement"):
-            if options.get(key):
-                config[key] = options[key]
+        decoding = {key: options[key] for key in ("prompt", "mode", "disagreement") if options.get(key)}
         params = {
-            "config": config,
+            **backend_params(options, decoding),
             "batch_size": options.get("batch_size") or 16,
             "limit": options.get("limit"),
         }

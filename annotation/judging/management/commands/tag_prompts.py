@@ -6,16 +6,14 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.judging.management.commands._options import add_backend_arguments, backend_config
+from annotation.judging.management.commands._options import add_backend_arguments, backend_params
 from annotation.judging.tasks import TAG_JOB, run_job, tag_prompts_task
 from annotation.models import Job, Project
 from models.lm.base import BackendError
 
 
 class Command(BaseCommand):
-    help = (
-        "Tag every prompt of a project on the descriptive dimensions (docs/METHOD.md) and expert domain."
-    )
+    help = "Tag every prompt of a project on the descriptive dimensions (docs/METHOD.md) and expert domain."
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("project")
@@ -28,7 +26,7 @@ class Command(BaseCommand):
         except Project.DoesNotExist as error:
             raise CommandError(f"no project named {options['project']!r}") from error
         params = {
-            "config": backend_config(options),
+            **backend_params(options, {}),
             "batch_size": options.get("batch_size") or 8,
             "limit": options.get("limit"),
             "dimensions": options["dimensions"].split(",") if options.get("dimensions") else None,
