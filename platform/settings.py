@@ -200,6 +200,15 @@ CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="filesystem://")
 CELERY_BROKER_DIR = DATA_DIR / "broker"
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_QUEUES = ("default", "tags", "judge", "gpu")
+# Redis broker: a task taken by a worker stays unacknowledged until it finishes (acks_late); if that worker
+# dies, Redis hands the task to another worker once it has been unacknowledged for this many seconds. It
+# must exceed the longest task (else a live worker's task is handed out a second time, which the idempotent
+# tasks survive but which wastes the work); the worker-kill test sets it to a few seconds.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=6 * 3600)
+# How often (seconds) a worker sweeps for such tasks.
+CELERY_RESTORE_INTERVAL = env.int("CELERY_RESTORE_INTERVAL", default=60)
+# A worker serving the tags queue may load MiniLM and spaCy when it starts instead of in its first task.
+CELERY_PRELOAD_TAG_MODELS = env.bool("CELERY_PRELOAD_TAG_MODELS", default=False)
 
 LOGGING = {
     "version": 1,
