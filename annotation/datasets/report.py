@@ -13,12 +13,12 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
-from django.apps import apps
 
 from annotation.core.aggregation import majority
 from annotation.core.agreement import (
     AnnotatorRecord,
     agreement_by_group,
+    annotator_stats,
     krippendorff_alpha,
     pairwise_kappa,
     percent_agreement,
@@ -33,7 +33,9 @@ from annotation.datasets.services import (
     iter_label_groups,
     usable_labels,
 )
-from annotation.models import Instance, LMLabel, Project
+from annotation.models import HumanLabel, Instance, LMLabel, Project
+from annotation.routes import routing_source
+from annotation.workflow.models import GoldAnswer
 
 _SIGN = {"A": -1, "B": 1, "tie": 0}
 
@@ -187,10 +189,6 @@ def _judge_stats(
 def _per_annotator(project: Project, records: list[AnnotatorRecord]) -> dict[str, Any]:
     """Per-annotator statistics; a gold label is scored against the known answer of its gold item
     (``workflow.GoldAnswer``, canonical order)."""
-    from annotation.core.agreement import annotator_stats
-    from annotation.models import HumanLabel
-    from annotation.workflow.models import GoldAnswer
-
     gold_labels = set(
         HumanLabel.objects.filter(instance__project=project, is_gold=True).values_list(
             "instance_id", "annotator_ref"
@@ -225,20 +223,11 @@ def _tag_groups(
                 value = metadata.get(key)
                 if value is not None and not isinstance(value, dict | list):
                     groups[key][str(value)].append(position[pk])
-    try:
-        tag_model = apps.get_model("routing", "TagValue")
-    except LookupError:
-        tag_model = None
-    if tag_model is not None:
-        fields = {f.name for f in tag_model._meta.get_fields()}
-        tag_field = next((f for f in ("tag", "name", "key") if f in fields), None)
-        if "instance" in fields and tag_field and "value" in fields:
-            query = tag_model.objects.filter(instance__project=project).values_list(
-                "instance_id", tag_field, "value"
-            )
-            for instance_id, tag, value in query.iterator(chunk_size=5000):
-                if instance_id in position and not isinstance(value, dict | list):
-                    groups[f"tag:{tag}"][str(value)].append(position[instance_id])
+    source = routing_source()
+    if source is not None:
+        for instance_id, tag, value in source.tag_values(project):
+            if instance_id in position and not isinstance(value, dict | list):
+                groups[f"tag:{tag}"][str(value)].append(position[instance_id])
     return {key: dict(values) for key, values in groups.items() if len(values) <= max_values}
 
 

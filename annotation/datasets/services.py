@@ -1,9 +1,9 @@
 """Aggregates kept current, and the hybrid dataset assembled as an immutable version.
 
 The hybrid rule (docs/METHOD.md): an instance's final label is the aggregated human label if the
-router sent it to people and it survived aggregation, else the LM judge's label. Routing decisions live in
-``routing.RoutingDecision`` (another app, read lazily so this app works without it); a caller may instead pass
-the set of human-routed instance ids.
+router sent it to people and it survived aggregation, else the LM judge's label. Routing runs come from the
+routing app through ``annotation.routes`` (this app never imports it); a caller may instead pass the set of
+human-routed instance ids.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import Any
 
-from django.apps import apps
 from django.db import transaction
 
 from annotation.core.aggregation import (
@@ -32,6 +31,7 @@ from annotation.core.labels import choice_of
 from annotation.core.schemes import HELPSTEER2 as HELPSTEER2_SCHEME
 from annotation.datasets.models import Aggregate, DatasetRow, DatasetVersion
 from annotation.models import HumanLabel, Instance, LMLabel, Project
+from annotation.routes import routing_source
 
 Progress = Callable[[int, int | None, str], None]
 CHUNK = 2000
@@ -201,37 +201,25 @@ def _flush(to_create: list[Aggregate], to_update: list[Aggregate]) -> int:
 # ------------------------------------------------------------------------------------------- routing
 
 
-def _routing_models() -> tuple[Any, Any]:
-    try:
-        return apps.get_model("routing", "RoutingRun"), apps.get_model("routing", "RoutingDecision")
-    except LookupError as error:
-        raise DatasetBuildError(
-            "routing_run: the routing app (routing.app) is not installed; pass human_instance_ids instead"
-        ) from error
-
-
 def routing_run_info(project: Project, run_id: int) -> tuple[dict[str, Any], set[int]]:
     """A routing run's description (strategy, budget, PPM version) and its human-routed instance ids."""
-    run_model, decision_model = _routing_models()
-    run = run_model.objects.filter(pk=run_id).first()
-    if run is None:
+    source = routing_source()
+    if source is None:
+        raise DatasetBuildError(
+            "routing_run: no routing app is installed to read routing runs from; pass human_instance_ids instead"
+        )
+    facts = source.run_facts(run_id)
+    if facts is None:
         raise DatasetBuildError(f"routing_run: no routing run with id {run_id}")
-    run_project = getattr(run, "project_id", project.pk)
-    if run_project != project.pk:
+    if facts.project_id != project.pk:
         raise DatasetBuildError(f"routing_run: run {run_id} belongs to another project")
-    ppm = getattr(run, "ppm", None)
-    ppm_version = None
-    if ppm is not None:
-        ppm_version = str(getattr(ppm, "version", None) or getattr(ppm, "name", None) or ppm)
     info = {
-        "routing_run": run.pk,
-        "routing_strategy": str(getattr(run, "strategy", "") or ""),
-        "budget": getattr(run, "budget", None),
-        "ppm_version": ppm_version,
+        "routing_run": facts.run_id,
+        "routing_strategy": facts.strategy,
+        "budget": facts.budget,
+        "ppm_version": facts.ppm_version,
     }
-    human = set(
-        decision_model.objects.filter(run=run, route="human").values_list("instance_id", flat=True).iterator()
-    )
+    human = set(source.human_decisions(run_id).values_list("instance_id", flat=True).iterator())
     return info, human
 
 

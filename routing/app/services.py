@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from django.apps import apps
 from django.conf import settings
 from django.db import transaction
 
+from annotation.judging.models import PromptTagRecord
 from annotation.models import Instance, Project
 from routing.binning import LengthEdges as CoreLengthEdges
 from routing.binning import TagTable
@@ -138,15 +138,8 @@ def _textual_arrays(
 def prompt_tag_answers(
     instance_ids: Sequence[int], tagger_model: str | None = None, prompt_version: str | None = None
 ) -> list[dict | None]:
-    """Descriptive answers per instance from ``judging.PromptTagRecord`` (latest record; None when absent).
-
-    Read lazily: when the judging app is not installed, every instance has no answers (no feature fires).
-    """
-    try:
-        Record = apps.get_model("judging", "PromptTagRecord")
-    except LookupError:
-        return [None] * len(instance_ids)
-    qs = Record.objects.filter(instance_id__in=list(instance_ids))
+    """Descriptive answers per instance from ``judging.PromptTagRecord`` (latest record; None when absent)."""
+    qs = PromptTagRecord.objects.filter(instance_id__in=list(instance_ids))
     if tagger_model:
         qs = qs.filter(model=tagger_model)
     if prompt_version:
