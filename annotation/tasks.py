@@ -6,10 +6,9 @@ import logging
 from pathlib import Path
 
 from celery import shared_task
-from django.utils import timezone
 
 from annotation.importing import DatasetImportError
-from annotation.importing.writer import ImportReport, import_file
+from annotation.importing.writer import import_file
 from annotation.models import Job
 
 log = logging.getLogger(__name__)
@@ -17,39 +16,41 @@ log = logging.getLogger(__name__)
 
 @shared_task(acks_late=True)
 def import_instances_task(job_id: int) -> dict:
-    """Run an uploaded import. The import and the job's success commit in one transaction, so a crash
-    at any point leaves either nothing or everything, and a re-run after a crash starts clean."""
-    job = Job.objects.get(pk=job_id)
-    if job.status in (Job.Status.SUCCEEDED, Job.Status.FAILED, Job.Status.CANCELLED):
-        return job.result
-    Job.objects.filter(pk=job_id).update(status=Job.Status.RUNNING)
+    """Run an uploaded import under the one job lifecycle (``Job.execute``): the job ends succeeded or
+    failed whatever the import raises, and the uploaded file is deleted either way, so a refused upload
+    does not stay on disk. The import itself is all-or-nothing; a re-delivered task finds its job done."""
+    return Job.objects.get(pk=job_id).execute(_import_upload, expected_errors=(DatasetImportError,))
+
+
+def _import_upload(job: Job) -> dict:
     params = job.params
+    path = Path(params["path"])
+    if not path.is_file():
+        raise DatasetImportError(
+            "the uploaded file is no longer there (an upload is deleted once its import ends); upload it again",
+            file=params.get("original_name", ""),
+        )
 
     def progress(records: int, position) -> None:
         job.report_progress(position.bytes_read, position.total_bytes, f"{records} records read")
 
-    def mark_succeeded(report: ImportReport) -> None:
-        Job.objects.filter(pk=job_id).update(
-            status=Job.Status.SUCCEEDED, result=report.as_dict(), finished_at=timezone.now()
-        )
-
     try:
         report = import_file(
             job.project,
-            Path(params["path"]),
+            path,
             fmt=params.get("format") or None,
             on_existing=params.get("on_existing", "refuse"),
+            on_repeated_annotator=params.get("on_repeated_annotator", "refuse"),
             progress=progress,
             display_name=params.get("original_name"),
-            on_success=mark_succeeded,
         )
-    except DatasetImportError as error:
-        Job.objects.filter(pk=job_id).update(
-            status=Job.Status.FAILED, error=str(error), finished_at=timezone.now()
-        )
-        return {"error": str(error)}
-    Path(params["path"]).unlink(missing_ok=True)
-    log.info("import job %s: %s", job_id, report.summary())
+    except (KeyboardInterrupt, SystemExit):
+        raise  # the worker is stopping: the task is delivered again and needs its file
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    path.unlink(missing_ok=True)
+    log.info("import job %s: %s", job.pk, report.summary())
     return report.as_dict()
 
 

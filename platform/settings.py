@@ -13,6 +13,9 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from annotation.importing.limits import DEFAULT_LIMITS as DEFAULT_IMPORT_LIMITS
+from annotation.importing.limits import SETTING_NAMES as IMPORT_LIMIT_SETTINGS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = environ.Env()
 
@@ -155,6 +158,17 @@ EXPORT_DIR = DATA_DIR / "exports"
 ARTIFACT_DIR = DATA_DIR / "artifacts"
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024
+# Dataset import caps (docs/IMPORTING.md); every refusal names the variable that changes it.
+IMPORT_MAX_UPLOAD_BYTES = env.int("HYBRIDPREF_IMPORT_MAX_UPLOAD_BYTES", default=256 * 1024 * 1024)
+IMPORT_LIMITS = {
+    name: env.int(variable, default=getattr(DEFAULT_IMPORT_LIMITS, name))
+    for name, variable in IMPORT_LIMIT_SETTINGS.items()
+}
+FILE_UPLOAD_HANDLERS = [
+    "annotation.importing.uploads.SizeCapUploadHandler",  # stops an upload at IMPORT_MAX_UPLOAD_BYTES
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not IS_LOCAL)

@@ -5,7 +5,7 @@ from rest_framework import serializers
 
 from annotation.core.schemes import SchemeError, validate_scheme_config
 from annotation.importing.readers import FORMATS
-from annotation.importing.writer import ON_EXISTING
+from annotation.importing.writer import ON_EXISTING, ON_REPEATED_ANNOTATOR
 from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership, ProjectRole
 
 
@@ -116,6 +116,12 @@ class ImportUploadSerializer(serializers.Serializer):
     file = serializers.FileField()
     format = serializers.ChoiceField(choices=FORMATS, required=False)
     on_existing = serializers.ChoiceField(choices=ON_EXISTING, default="refuse")
+    on_repeated_annotator = serializers.ChoiceField(
+        choices=ON_REPEATED_ANNOTATOR,
+        default="refuse",
+        help_text="One annotator voting twice on an item: refuse the file, keep the first or last vote, or keep "
+        "every vote as separate annotators.",
+    )
 
 
 class JobSerializer(serializers.ModelSerializer):

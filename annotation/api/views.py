@@ -24,6 +24,7 @@ from annotation.api.serializers import (
     MembershipSerializer,
     ProjectSerializer,
 )
+from annotation.importing.uploads import refuse_declared_oversize, save_upload
 from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership
 
 
@@ -109,15 +110,13 @@ class ImportView(ProjectScopedMixin, generics.GenericAPIView):
     def post(self, request: Request, project: str) -> Response:
         from annotation.tasks import import_instances_task
 
+        refuse_declared_oversize(request.META.get("CONTENT_LENGTH"))  # before the body is read
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         original = Path(upload.name).name
         target = Path(settings.UPLOAD_DIR) / f"{uuid.uuid4().hex}{Path(original).suffix.lower()}"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with target.open("wb") as out:
-            for chunk in upload.chunks():
-                out.write(chunk)
+        save_upload(upload, target)
         job = Job.objects.create(
             kind="import",
             project=self.get_project(),
@@ -127,6 +126,7 @@ class ImportView(ProjectScopedMixin, generics.GenericAPIView):
                 "original_name": original,
                 "format": serializer.validated_data.get("format", ""),
                 "on_existing": serializer.validated_data["on_existing"],
+                "on_repeated_annotator": serializer.validated_data["on_repeated_annotator"],
             },
         )
         job.enqueue(import_instances_task)

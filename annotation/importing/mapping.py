@@ -6,20 +6,29 @@ Recognised shapes (first match wins):
 - responses: ``response_a``/``response_b``, ``response_1``/``response_2``, ``response1``/``response2``,
   ``output_1``/``output_2``, ``chosen``/``rejected`` (texts, or chats sharing the prompt as a prefix);
 - id: ``id``, ``idx``, ``external_id``, ``uid`` (else a hash of the prompt and responses, stable across imports);
-- labels: ``human_labels`` ([{annotator, label}], label A/B/tie or -3..3) and ``lm_labels`` ({judge: label}).
+- labels: ``human_labels`` ([{annotator, label}], label A/B/tie or -3..3) and ``lm_labels`` ({judge: label},
+  or {judge: {"ab": label, "ba": label}} for a judge asked in both response orders; both verdicts in the
+  canonical order, A = response_a, and reconciled into one label exactly as the ``judge`` command does).
 Everything else lands in the instance's metadata.
+
+Integrity rules: NaN (pandas' missing value) where text belongs is a missing value, never the text "nan"; a
+response of only whitespace and zero-width characters is stored empty; a field larger than the field cap is
+refused; an annotator voting twice on one item is refused unless a ``RepeatedVotes`` policy says otherwise.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from annotation.core.labels import preference_of
 from annotation.importing.errors import DatasetImportError
+from annotation.importing.limits import DEFAULT_LIMITS, ImportLimits
+from models.lm.judge import reconcile
 
 PROMPT_FIELDS = ("prompt", "instruction", "question", "messages")
 RESPONSE_PAIRS = (
@@ -32,6 +41,32 @@ RESPONSE_PAIRS = (
 ID_FIELDS = ("id", "idx", "external_id", "uid")
 MODEL_PAIRS = (("model_a", "model_b"), ("model_1", "model_2"), ("generator_1", "generator_2"))
 CHOSEN_REJECTED_ANNOTATOR = "dataset:chosen"
+ON_REPEATED_ANNOTATOR = ("refuse", "first", "last", "keep")
+ORDER_KEYS = {"ab": "AB", "ba": "BA"}
+# Characters that show nothing: a response made only of these (and whitespace) is empty.
+INVISIBLE = "\u200b\u200c\u200d\u2060\ufeff"
+
+
+def is_blank(text: str) -> bool:
+    """Whitespace and zero-width characters only (str.strip() alone keeps U+200B, U+FEFF and friends)."""
+    return not text.strip().strip(INVISIBLE).strip()
+
+
+@dataclass(frozen=True)
+class ImportedLMLabel:
+    """One judge's label from the file. ``orders`` holds the two canonical verdicts when the file gave both
+    orders; ``preference``/``consistent``/``reason`` are then their reconciliation."""
+
+    judge: str
+    preference: int
+    orders: dict[str, int] | None = None
+    consistent: bool | None = None
+    reason: str = ""
+
+    def key(self) -> tuple:
+        """What makes two imports of this label the same (for 'unchanged' on re-import)."""
+        orders = tuple(sorted(self.orders.items())) if self.orders else None
+        return (self.judge, self.preference, orders)
 
 
 @dataclass
@@ -46,7 +81,7 @@ class MappedInstance:
     model_b: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
     human_votes: list[tuple[str, int]] = field(default_factory=list)
-    lm_labels: list[tuple[str, int]] = field(default_factory=list)
+    lm_labels: list[ImportedLMLabel] = field(default_factory=list)
 
     def fields(self) -> dict[str, Any]:
         """The instance columns, as stored."""
@@ -64,8 +99,16 @@ class MappedInstance:
 class RecordMapper:
     """Maps records one at a time and counts what it had to coerce or skip (for the import report)."""
 
-    def __init__(self, file_name: str):
+    def __init__(
+        self, file_name: str, limits: ImportLimits = DEFAULT_LIMITS, on_repeated_annotator: str = "refuse"
+    ):
+        if on_repeated_annotator not in ON_REPEATED_ANNOTATOR:
+            raise DatasetImportError(
+                f"on_repeated_annotator must be one of {ON_REPEATED_ANNOTATOR}, got {on_repeated_annotator!r}"
+            )
         self.file_name = file_name
+        self.limits = limits
+        self.on_repeated_annotator = on_repeated_annotator
         self.notes: Counter[str] = Counter()
 
     def error(self, location: str, field_name: str, message: str) -> DatasetImportError:
@@ -89,7 +132,7 @@ class RecordMapper:
             human_votes.append((CHOSEN_REJECTED_ANNOTATOR, -1))
             self.notes["labels implied by chosen/rejected"] += 1
         lm_labels = self._lm_labels(location, record, used)
-        metadata = {key: value for key, value in record.items() if key not in used}
+        metadata = self._metadata(location, record, used)
         return MappedInstance(
             location, external_id, prompt, messages, response_a, response_b, model_a, model_b, metadata,
             human_votes, lm_labels,
@@ -102,13 +145,57 @@ class RecordMapper:
                 raise self.error(location, name, "missing")
             return ""
         value = record[name]
+        if isinstance(value, float) and not math.isfinite(value):
+            return self._missing_text(location, name, value, required)
         if isinstance(value, str):
-            return value
+            return self._sized(location, name, value)
         if isinstance(value, bool | int | float):
             # Real files hold e.g. JSON true where a model wrote "True": keep it as the text it stands for.
             self.notes[f"scalar {name} converted to text"] += 1
             return str(value)
         raise self.error(location, name, f"expected text, got {_kind(value)}")
+
+    def _missing_text(self, location: str, name: str, value: float, required: bool) -> str:
+        """NaN (how pandas and pyarrow write a missing value) or an infinity where text belongs."""
+        if required:
+            raise self.error(
+                location,
+                name,
+                f"missing: the value is {value!r}, the mark of a missing value in pandas and pyarrow, not text",
+            )
+        self.notes[f"missing {name} (NaN) read as empty"] += 1
+        return ""
+
+    def _sized(self, location: str, name: str, text: str) -> str:
+        cap = self.limits.max_field_bytes
+        if len(text) > cap or (4 * len(text) > cap and len(text.encode("utf-8", "surrogatepass")) > cap):
+            raise self.error(
+                location, name, f"the text is larger than {self.limits.describe('max_field_bytes')}"
+            )
+        return text
+
+    def _unblank(self, name: str, text: str) -> str:
+        """An empty response is kept and counted; one that only looks empty is stored empty, so that every
+        later step (tags, the annotation page, the export) sees what a reader sees."""
+        if not is_blank(text):
+            return text
+        if text:
+            self.notes[f"invisible-only {name} stored empty"] += 1
+        self.notes[f"empty {name} kept"] += 1
+        return ""
+
+    def _metadata(self, location: str, record: dict, used: set[str]) -> dict[str, Any]:
+        """Fields not mapped onto the instance; NaN becomes null (JSON has no NaN) and long texts are capped."""
+        metadata = {}
+        for key, value in record.items():
+            if key in used:
+                continue
+            if isinstance(value, float) and not math.isfinite(value):
+                value = None
+            elif isinstance(value, str):
+                self._sized(location, key, value)
+            metadata[key] = value
+        return metadata
 
     def _prompt(self, location: str, record: dict, used: set[str]) -> tuple[str, list[dict] | None]:
         if "prompt" in record and isinstance(record["prompt"], list):
@@ -144,6 +231,7 @@ class RecordMapper:
             where = f"{name}[{index}]"
             if not isinstance(message, dict) or not isinstance(message.get("content"), str):
                 raise self.error(location, where, "expected {role, content} with text content")
+            self._sized(location, f"{where}.content", message["content"])
             role = message.get("role")
             if role not in {"system", "user", "assistant"}:
                 raise self.error(
@@ -161,10 +249,7 @@ class RecordMapper:
                 if isinstance(record.get(first), list) and first == "chosen":
                     return (*self._chat_responses(location, record, used), True)
                 a, b = self._text(location, record, first), self._text(location, record, second)
-                for name, text in ((first, a), (second, b)):
-                    if not text.strip():
-                        self.notes[f"empty {name} kept"] += 1
-                return a, b, first == "chosen"
+                return self._unblank(first, a), self._unblank(second, b), first == "chosen"
         names = ", ".join(f"{a}/{b}" for a, b in RESPONSE_PAIRS)
         raise self.error(location, "response_a", f"missing response fields (looked for {names})")
 
@@ -217,19 +302,42 @@ class RecordMapper:
             raise self.error(
                 location, "human_labels", f"expected a list of {{annotator, label}}, got {_kind(votes)}"
             )
-        result, seen = [], set()
+        by_annotator: dict[str, list[int]] = {}
         for index, vote in enumerate(votes):
             where = f"human_labels[{index}]"
             if not isinstance(vote, dict) or "annotator" not in vote or "label" not in vote:
                 raise self.error(location, where, "expected {annotator, label}")
             annotator = str(vote["annotator"]).strip()
-            if not annotator or annotator in seen:
-                raise self.error(location, f"{where}.annotator", f"empty or repeated annotator {annotator!r}")
-            seen.add(annotator)
-            result.append((annotator, self._preference(location, f"{where}.label", vote["label"])))
-        return result
+            if not annotator:
+                raise self.error(location, f"{where}.annotator", "empty annotator")
+            if annotator in by_annotator and self.on_repeated_annotator == "refuse":
+                raise self.error(
+                    location,
+                    f"{where}.annotator",
+                    f"annotator {annotator!r} votes more than once on this item; choose what to keep with "
+                    "--on-repeated-annotator=first, last or keep (every vote, as separate annotators)",
+                )
+            by_annotator.setdefault(annotator, []).append(
+                self._preference(location, f"{where}.label", vote["label"])
+            )
+        return [vote for annotator, prefs in by_annotator.items() for vote in self._resolve(annotator, prefs)]
 
-    def _lm_labels(self, location: str, record: dict, used: set[str]) -> list[tuple[str, int]]:
+    def _resolve(self, annotator: str, prefs: list[int]) -> list[tuple[str, int]]:
+        """One annotator's votes on one item under the repeated-annotator policy (counted in the notes)."""
+        if len(prefs) == 1:
+            return [(annotator, prefs[0])]
+        extra = len(prefs) - 1
+        self.notes["items with a repeated annotator"] += 1
+        if self.on_repeated_annotator == "first":
+            self.notes["repeated votes dropped (kept each annotator's first)"] += extra
+            return [(annotator, prefs[0])]
+        if self.on_repeated_annotator == "last":
+            self.notes["repeated votes dropped (kept each annotator's last)"] += extra
+            return [(annotator, prefs[-1])]
+        self.notes["repeated votes kept as separate annotators (name#2, name#3...)"] += extra
+        return [(annotator if n == 1 else f"{annotator}#{n}", pref) for n, pref in enumerate(prefs, start=1)]
+
+    def _lm_labels(self, location: str, record: dict, used: set[str]) -> list[ImportedLMLabel]:
         if "lm_labels" not in record:
             return []
         used.add("lm_labels")
@@ -240,11 +348,43 @@ class RecordMapper:
             )
         result = []
         for judge, label in labels.items():
-            if label is None:
+            where = f"lm_labels.{judge}"
+            if isinstance(label, dict):
+                imported = self._both_orders(location, where, str(judge), label)
+            elif label is None:
+                imported = None
+            else:
+                imported = ImportedLMLabel(str(judge), self._preference(location, where, label))
+            if imported is None:
                 self.notes[f"missing LM verdicts ({judge})"] += 1  # a null verdict is not a label
                 continue
-            result.append((str(judge), self._preference(location, f"lm_labels.{judge}", label)))
+            result.append(imported)
         return result
+
+    def _both_orders(self, location: str, where: str, judge: str, label: dict) -> ImportedLMLabel | None:
+        """{"ab": verdict, "ba": verdict}: reconciled by the judge command's own rule; a null order gives no
+        label (never guessed), like a null single verdict."""
+        orders = {}
+        for key, value in label.items():
+            order = ORDER_KEYS.get(str(key).lower())
+            if order is None:
+                raise self.error(
+                    location,
+                    f"{where}.{key}",
+                    'expected the keys "ab" and "ba" (one verdict per response order)',
+                )
+            orders[order] = None if value is None else self._preference(location, f"{where}.{key}", value)
+        if set(orders) != {"AB", "BA"}:
+            raise self.error(
+                location, where, 'expected both "ab" and "ba" (use null for an order not judged)'
+            )
+        if orders["AB"] is None or orders["BA"] is None:
+            return None
+        result = reconcile(orders["AB"], orders["BA"])
+        assert result.preference is not None  # both orders have a verdict
+        if result.consistent is False:
+            self.notes[f"LM verdicts whose orders disagree ({judge})"] += 1
+        return ImportedLMLabel(judge, result.preference, orders, result.consistent, result.reason)
 
     def _preference(self, location: str, where: str, label: Any) -> int:
         if isinstance(label, int) and not isinstance(label, bool) and -3 <= label <= 3:

@@ -1,7 +1,9 @@
 """Stream records out of JSONL, JSON-array, CSV and Parquet files without reading a file whole.
 
 Each reader yields ``(location, record)`` where location says where the record sits ("line 12",
-"item 3 (line 40)", "row 7") so that every later error can point at it.
+"item 3 (line 40)", "row 7") so that every later error can point at it. Every reader works under the caps of
+``ImportLimits`` (file size, record size, nesting depth, record count; Parquet also decompressed size and
+memory): what exceeds one is refused with a sentence naming the cap and the setting that changes it.
 """
 
 from __future__ import annotations
@@ -9,11 +11,23 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
+from annotation.importing.checks import (
+    NonJSONConstant,
+    constant_sentence,
+    json_error_sentence,
+    refuse_constant,
+    too_deep,
+)
 from annotation.importing.errors import DatasetImportError
+from annotation.importing.json_array import read_json_array
+from annotation.importing.limits import DEFAULT_LIMITS, ImportLimits
+from annotation.importing.lines import ReadPosition, decoded_lines
+from annotation.importing.parquet_reader import read_parquet
+
+__all__ = ["FORMATS", "ReadPosition", "detect_format", "iter_records"]
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")
 _EXTENSIONS = {
@@ -25,16 +39,9 @@ _EXTENSIONS = {
     ".parquet": "parquet",
     ".pq": "parquet",
 }
-
-
-@dataclass
-class ReadPosition:
-    """How far a reader got, for progress reports."""
-
-    bytes_read: int = 0
-    total_bytes: int = 0
-    records: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
+# Cells pandas writes for a missing value once a column went through ``astype(str)``: read as NaN, so the
+# mapper treats them as missing rather than as the text "nan".
+_CSV_MISSING = frozenset({"NaN", "nan"})
 
 
 def detect_format(path: Path, declared: str | None = None) -> str:
@@ -64,173 +71,137 @@ def _first_significant_byte(path: Path) -> bytes:
     return b""
 
 
-def iter_records(path: Path, fmt: str, position: ReadPosition | None = None) -> Iterator[tuple[str, Any]]:
+def iter_records(
+    path: Path, fmt: str, position: ReadPosition | None = None, limits: ImportLimits = DEFAULT_LIMITS
+) -> Iterator[tuple[str, Any]]:
     """Yield (location, record) pairs; raise DatasetImportError naming the place of any syntax error."""
     position = position or ReadPosition()
     position.total_bytes = path.stat().st_size
     if position.total_bytes == 0:
         raise DatasetImportError("the file is empty", file=path.name)
-    readers = {"jsonl": _jsonl, "json": _json_array, "csv": _csv, "tsv": _csv, "parquet": _parquet}
-    any_record = False
-    for location, record in readers[fmt](path, fmt, position):
-        any_record = True
+    if position.total_bytes > limits.max_total_bytes:
+        raise DatasetImportError(
+            f"the file holds {position.total_bytes:,} bytes, more than {limits.describe('max_total_bytes')}",
+            file=path.name,
+        )
+    readers = {"jsonl": _jsonl, "json": read_json_array, "csv": _csv, "tsv": _csv, "parquet": read_parquet}
+    for location, record in readers[fmt](path, fmt, position, limits):
         position.records += 1
+        _check_record(path, location, record, position.records, limits)
         yield location, record
-    if not any_record:
+    if not position.records:
         raise DatasetImportError("the file holds no records", file=path.name)
 
 
-def _decoded_lines(fh: BinaryIO, path: Path, position: ReadPosition) -> Iterator[tuple[int, str]]:
-    """Lines decoded one by one, so invalid UTF-8 is reported with its line number."""
-    for number, raw in enumerate(fh, start=1):
-        position.bytes_read += len(raw)
-        try:
-            text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-        except UnicodeDecodeError as error:
-            raise DatasetImportError(
-                f"invalid UTF-8 (byte {error.start} of the line: {raw[error.start : error.start + 4]!r})",
-                file=path.name,
-                location=f"line {number}",
-            ) from None
-        yield number, text
-
-
-def _jsonl(path: Path, fmt: str, position: ReadPosition) -> Iterator[tuple[str, Any]]:
-    with path.open("rb") as fh:
-        for number, line in _decoded_lines(fh, path, position):
-            if not line.strip():
-                continue
-            try:
-                yield f"line {number}", json.loads(line)
-            except json.JSONDecodeError as error:
-                raise DatasetImportError(
-                    f"invalid JSON at column {error.colno}: {error.msg}",
-                    file=path.name,
-                    location=f"line {number}",
-                ) from None
-
-
-def _json_array(path: Path, fmt: str, position: ReadPosition) -> Iterator[tuple[str, Any]]:
-    """A top-level JSON array read incrementally: records are decoded as soon as they are complete."""
-    decoder = json.JSONDecoder()
-    buffer, buffer_line, item = "", 1, 0
-    started = finished = False
-    with path.open("rb") as fh:
-        lines = _decoded_lines(fh, path, position)
-        exhausted = False
-        while True:
-            buffer, buffer_line = _skip_space(buffer, buffer_line)
-            if not buffer and not exhausted:
-                try:
-                    _, line = next(lines)
-                    buffer += line
-                    continue
-                except StopIteration:
-                    exhausted = True
-            if not buffer and exhausted:
-                break
-            if finished:
-                raise DatasetImportError(
-                    "unexpected content after the closing ']'", file=path.name, location=f"line {buffer_line}"
-                )
-            if not started:
-                if buffer[0] != "[":
-                    raise DatasetImportError(
-                        "a .json file must hold an array of records (or one JSON object per line)",
-                        file=path.name,
-                        location=f"line {buffer_line}",
-                    )
-                started, buffer = True, buffer[1:]
-                continue
-            if buffer[0] == "]":
-                finished, buffer = True, buffer[1:]
-                continue
-            if buffer[0] == "," and item > 0:
-                buffer = buffer[1:]
-                continue
-            try:
-                record, end = decoder.raw_decode(buffer)
-            except json.JSONDecodeError as error:
-                if exhausted:
-                    raise DatasetImportError(
-                        f"invalid JSON: {error.msg}",
-                        file=path.name,
-                        location=f"item {item + 1} (line {buffer_line})",
-                    ) from None
-                try:
-                    _, line = next(lines)
-                    buffer += line
-                except StopIteration:
-                    exhausted = True
-                continue
-            item += 1
-            yield f"item {item} (line {buffer_line})", record
-            buffer_line += buffer.count("\n", 0, end)
-            buffer = buffer[end:]
-    if not started:
-        raise DatasetImportError("the file is empty", file=path.name)
-    if not finished:
+def _check_record(path: Path, location: str, record: Any, count: int, limits: ImportLimits) -> None:
+    if count > limits.max_rows:
         raise DatasetImportError(
-            "the JSON array is not closed (truncated file?)", file=path.name, location="end"
+            f"the file holds more records than {limits.describe('max_rows')}",
+            file=path.name,
+            location=location,
+        )
+    if too_deep(record, limits.max_depth):
+        raise DatasetImportError(
+            f"the record nests objects and arrays deeper than {limits.describe('max_depth')}",
+            file=path.name,
+            location=location,
         )
 
 
-def _skip_space(buffer: str, line: int) -> tuple[str, int]:
-    stripped = buffer.lstrip()
-    return stripped, line + buffer.count("\n", 0, len(buffer) - len(stripped))
+def _jsonl(path: Path, fmt: str, position: ReadPosition, limits: ImportLimits) -> Iterator[tuple[str, Any]]:
+    with path.open("rb") as fh:
+        for number, line in decoded_lines(fh, path, position, limits):
+            if line.strip():
+                yield f"line {number}", _parse_line(path, number, line)
 
 
-def _csv(path: Path, fmt: str, position: ReadPosition) -> Iterator[tuple[str, Any]]:
+def _parse_line(path: Path, number: int, line: str) -> Any:
+    """One JSONL line: NaN/Infinity, syntax errors and hopeless nesting all become sentences with a place."""
+    location = f"line {number}"
+    try:
+        return json.loads(line, parse_constant=refuse_constant)
+    except NonJSONConstant as error:
+        message = constant_sentence(line, error.constant)
+    except json.JSONDecodeError as error:
+        message = json_error_sentence(line, error, cut_short=not line.endswith("\n"))
+    except RecursionError:
+        message = "the record nests objects and arrays too deeply to be read"
+    raise DatasetImportError(message, file=path.name, location=location)
+
+
+def _csv(path: Path, fmt: str, position: ReadPosition, limits: ImportLimits) -> Iterator[tuple[str, Any]]:
+    # csv's own field cap (128 KiB by default) would refuse legitimate long responses with a terse error;
+    # the record cap on the lines that make up a row is what bounds memory here.
+    csv.field_size_limit(limits.max_record_bytes)
     delimiter = "\t" if fmt == "tsv" else ","
     with path.open("rb") as fh:
-        numbered = _decoded_lines(fh, path, position)
-        current = {"line": 0}
-
-        def lines() -> Iterator[str]:
-            for number, text in numbered:
-                current["line"] = number
-                yield text
-
-        reader = csv.reader(lines(), delimiter=delimiter)
-        try:
-            header = next(reader)
-        except StopIteration:
+        rows = _CsvRows(path, fh, position, limits)
+        reader = csv.reader(rows.lines(), delimiter=delimiter)
+        header = rows.header(reader)
+        if header is None:
             return
-        except csv.Error as error:
-            raise DatasetImportError(f"invalid CSV: {error}", file=path.name, location="line 1") from None
-        if len(set(header)) != len(header):
-            raise DatasetImportError("the header repeats a column name", file=path.name, location="line 1")
-        while True:
-            start = current["line"] + 1
-            try:
-                row = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as error:
-                raise DatasetImportError(
-                    f"invalid CSV: {error}", file=path.name, location=f"line {start}"
-                ) from None
+        while (row := rows.next_row(reader)) is not None:
             if not row:
                 continue
             if len(row) != len(header):
                 raise DatasetImportError(
                     f"{len(row)} columns where the header has {len(header)}",
                     file=path.name,
-                    location=f"line {start}",
+                    location=f"line {rows.start}",
                 )
-            yield f"line {start}", dict(zip(header, row, strict=True))
+            yield (
+                f"line {rows.start}",
+                {
+                    name: float("nan") if cell in _CSV_MISSING else cell
+                    for name, cell in zip(header, row, strict=True)
+                },
+            )
 
 
-def _parquet(path: Path, fmt: str, position: ReadPosition) -> Iterator[tuple[str, Any]]:
-    import pyarrow.parquet as pq
+class _CsvRows:
+    """Feeds csv.reader decoded lines, knows on which line the current row started and how large it got."""
 
-    try:
-        parquet = pq.ParquetFile(path)
-    except Exception as error:  # pyarrow raises several types for a damaged file
-        raise DatasetImportError(f"not a readable Parquet file: {error}", file=path.name) from None
-    row = 0
-    for batch in parquet.iter_batches(batch_size=2048):
-        for record in batch.to_pylist():
-            row += 1
-            yield f"row {row}", record
-        position.bytes_read = round(position.total_bytes * row / max(parquet.metadata.num_rows, 1))
+    def __init__(self, path: Path, fh, position: ReadPosition, limits: ImportLimits):
+        self.path, self.limits = path, limits
+        self.numbered = decoded_lines(fh, path, position, limits)
+        self.line = 0
+        self.start = 1
+        self.row_bytes = 0
+
+    def lines(self) -> Iterator[str]:
+        for number, text in self.numbered:
+            self.line = number
+            self.row_bytes += len(text)
+            if self.row_bytes > self.limits.max_record_bytes:
+                raise DatasetImportError(
+                    f"the row is larger than {self.limits.describe('max_record_bytes')}; it was not read whole",
+                    file=self.path.name,
+                    location=f"line {self.start}",
+                )
+            yield text
+
+    def header(self, reader) -> list[str] | None:
+        try:
+            header = next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as error:
+            raise DatasetImportError(
+                f"invalid CSV: {error}", file=self.path.name, location="line 1"
+            ) from None
+        if len(set(header)) != len(header):
+            raise DatasetImportError(
+                "the header repeats a column name", file=self.path.name, location="line 1"
+            )
+        return header
+
+    def next_row(self, reader) -> list[str] | None:
+        self.start, self.row_bytes = self.line + 1, 0
+        try:
+            return next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as error:
+            raise DatasetImportError(
+                f"invalid CSV: {error}", file=self.path.name, location=f"line {self.start}"
+            ) from None

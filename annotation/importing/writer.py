@@ -11,15 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
 
 from annotation.importing.errors import DatasetImportError
-from annotation.importing.mapping import MappedInstance, RecordMapper
+from annotation.importing.limits import ImportLimits
+from annotation.importing.mapping import ON_REPEATED_ANNOTATOR, ImportedLMLabel, MappedInstance, RecordMapper
 from annotation.importing.readers import ReadPosition, detect_format, iter_records
+from annotation.importing.signals import ImportedOrderVerdict, order_verdicts_imported
 from annotation.models import HumanLabel, Instance, LabelSource, LMLabel, Project
 
 BATCH_SIZE = 500
 ON_EXISTING = ("refuse", "skip", "update")
+__all__ = ["ON_EXISTING", "ON_REPEATED_ANNOTATOR", "ImportReport", "configured_limits", "import_file"]
 ProgressCallback = Callable[[int, ReadPosition], None]
 
 
@@ -28,6 +32,7 @@ class ImportReport:
     file: str
     format: str
     on_existing: str
+    on_repeated_annotator: str = "refuse"
     records: int = 0
     created: int = 0
     updated: int = 0
@@ -63,29 +68,35 @@ def import_file(
     *,
     fmt: str | None = None,
     on_existing: str = "refuse",
+    on_repeated_annotator: str = "refuse",
     progress: ProgressCallback | None = None,
     display_name: str | None = None,
-    on_success: Callable[[ImportReport], None] | None = None,
+    limits: ImportLimits | None = None,
 ) -> ImportReport:
-    """Import ``path`` into ``project``. ``on_success`` runs inside the transaction (e.g. to mark a job done,
-    so that the job's status and the data commit together)."""
+    """Import ``path`` into ``project`` in one transaction, under ``limits`` (default: the settings')."""
     if on_existing not in ON_EXISTING:
         raise DatasetImportError(f"on_existing must be one of {ON_EXISTING}, got {on_existing!r}")
     name = display_name or path.name
     if not path.is_file():
         raise DatasetImportError("no such file", file=name)
+    limits = limits or configured_limits()
     fmt = detect_format(path, fmt)
-    report = ImportReport(file=name, format=fmt, on_existing=on_existing)
-    mapper = RecordMapper(name)
+    report = ImportReport(
+        file=name, format=fmt, on_existing=on_existing, on_repeated_annotator=on_repeated_annotator
+    )
+    mapper = RecordMapper(name, limits, on_repeated_annotator)
     position = ReadPosition()
     with transaction.atomic():
         _Importer(project, report, mapper, on_existing).run(
-            iter_records(path, fmt, position), position, progress
+            iter_records(path, fmt, position, limits), position, progress
         )
         report.notes = dict(mapper.notes)
-        if on_success:
-            on_success(report)
     return report
+
+
+def configured_limits() -> ImportLimits:
+    """The caps from ``settings.IMPORT_LIMITS`` (filled from the environment; see docs/IMPORTING.md)."""
+    return ImportLimits.from_mapping(getattr(settings, "IMPORT_LIMITS", None))
 
 
 class _Importer:
@@ -151,21 +162,45 @@ class _Importer:
         self._create_labels(zip(instances, mapped, strict=True))
         self.report.created += len(mapped)
 
-    def _create_labels(self, pairs) -> None:
-        humans, lms = [], []
+    def _create_labels(self, pairs, *, replace: bool = False) -> None:
+        humans, lms, orders, instance_ids = [], [], [], []
         for instance, m in pairs:
+            instance_ids.append(instance.pk)
             humans += [
                 HumanLabel(instance=instance, annotator_ref=ref, preference=pref, source=LabelSource.IMPORTED)
                 for ref, pref in m.human_votes
             ]
-            lms += [
-                LMLabel(instance=instance, judge=judge, preference=pref, source=LabelSource.IMPORTED)
-                for judge, pref in m.lm_labels
+            lms += [_lm_label(instance, label) for label in m.lm_labels]
+            orders += [
+                ImportedOrderVerdict(instance.pk, label.judge, "", order, verdict)
+                for label in m.lm_labels
+                for order, verdict in (label.orders or {}).items()
             ]
         HumanLabel.objects.bulk_create(humans, batch_size=1000)
         LMLabel.objects.bulk_create(lms, batch_size=1000)
+        self._send_orders(orders, instance_ids if replace else [])
         self.report.human_votes += len(humans)
         self.report.lm_labels += len(lms)
+
+    def _send_orders(self, orders: list[ImportedOrderVerdict], replaced: list[int]) -> None:
+        """Per-order verdicts go to the judging app, which stores them as its judge command does (and drops
+        the earlier imported ones of instances this import updates)."""
+        if not order_verdicts_imported.has_listeners():
+            if not orders:
+                return
+            raise DatasetImportError(
+                "the file gives LM verdicts per response order, but no installed app stores them "
+                "(add annotation.judging to INSTALLED_APPS)",
+                file=self.report.file,
+            )
+        if orders or replaced:
+            order_verdicts_imported.send(
+                sender=Project,
+                project=self.project,
+                verdicts=orders,
+                replaced=replaced,
+                file=self.report.file,
+            )
 
     def _handle_existing(self, mapped: list[MappedInstance], existing: dict[str, Instance]) -> None:
         if self.on_existing == "skip":
@@ -178,7 +213,7 @@ class _Importer:
             same_fields = all(getattr(instance, key) == value for key, value in m.fields().items())
             same_labels = stored_labels.get(instance.pk, (Counter(), Counter())) == (
                 Counter(m.human_votes),
-                Counter(m.lm_labels),
+                Counter(label.key() for label in m.lm_labels),
             )
             if same_fields and same_labels:
                 self.report.unchanged += 1
@@ -199,10 +234,11 @@ class _Importer:
             instance_id__in=pks, source=LabelSource.IMPORTED
         ).values_list("instance_id", "annotator_ref", "preference"):
             labels.setdefault(instance_id, (Counter(), Counter()))[0][(ref, pref)] += 1
-        for instance_id, judge, pref in LMLabel.objects.filter(
+        for instance_id, judge, pref, details in LMLabel.objects.filter(
             instance_id__in=pks, source=LabelSource.IMPORTED
-        ).values_list("instance_id", "judge", "preference"):
-            labels.setdefault(instance_id, (Counter(), Counter()))[1][(judge, pref)] += 1
+        ).values_list("instance_id", "judge", "preference", "details"):
+            stored = ImportedLMLabel(judge, pref, _stored_orders(details))
+            labels.setdefault(instance_id, (Counter(), Counter()))[1][stored.key()] += 1
         return labels
 
     def _update(self, mapped: list[MappedInstance], existing: dict[str, Instance]) -> None:
@@ -217,5 +253,29 @@ class _Importer:
         # Imported labels are replaced; labels collected in the platform stay.
         HumanLabel.objects.filter(instance_id__in=pks, source=LabelSource.IMPORTED).delete()
         LMLabel.objects.filter(instance_id__in=pks, source=LabelSource.IMPORTED).delete()
-        self._create_labels(zip(instances, mapped, strict=True))
+        self._create_labels(zip(instances, mapped, strict=True), replace=True)
         self.report.updated += len(mapped)
+
+
+def _lm_label(instance: Instance, label: ImportedLMLabel) -> LMLabel:
+    """An imported LM label; one given in both orders carries its reconciliation like the judge command's."""
+    details = {}
+    if label.orders:
+        details = {
+            "reason": label.reason,
+            "orders": {order: {"verdict": verdict} for order, verdict in label.orders.items()},
+        }
+    return LMLabel(
+        instance=instance,
+        judge=label.judge,
+        preference=label.preference,
+        consistent=label.consistent,
+        details=details,
+        source=LabelSource.IMPORTED,
+    )
+
+
+def _stored_orders(details: object) -> dict[str, int] | None:
+    if not isinstance(details, dict) or not isinstance(details.get("orders"), dict):
+        return None
+    return {order: stored.get("verdict") for order, stored in details["orders"].items()}

@@ -45,23 +45,38 @@ class Job(models.Model):
 
     FINISHED = (Status.SUCCEEDED, Status.CANCELLED)
 
-    def execute(self, body: Callable[[Job], dict], expected_errors: tuple[type[Exception], ...] = ()) -> dict:
+    def execute(
+        self,
+        body: Callable[[Job], dict],
+        expected_errors: tuple[type[Exception], ...] = (),
+        cancellations: tuple[type[Exception], ...] = (),
+    ) -> dict:
         """Run ``body(job)`` with the job's status kept in step; what every job-backed task does.
 
         A job already finished is not redone (a re-delivered task returns its result). A FAILED job may be
         run again: the bodies are resumable. Expected errors (bad input) are recorded and returned; anything
-        else is recorded and re-raised, so that Celery logs it.
+        else is recorded and re-raised, so that Celery logs it: RecursionError and MemoryError included, and
+        what Python does not count as an ``Exception`` (a cancelled coroutine, a generator closed mid-way, an
+        exception group): a job must never stay "running" because its body died oddly. Only ``KeyboardInterrupt`` and
+        ``SystemExit`` (a worker shutting down) pass through untouched, so that the late-acknowledged task is
+        delivered again and resumes. A body that stops because someone asked it to raises one of
+        ``cancellations``: the job is then CANCELLED, not failed.
         """
         if self.status in self.FINISHED:
             return self.result
         Job.objects.filter(pk=self.pk).update(status=self.Status.RUNNING, error="")
         try:
             result = body(self)
+        except cancellations as error:
+            self._finish(self.Status.CANCELLED, error=str(error))
+            return {"cancelled": str(error)}
         except expected_errors as error:
             self._finish(self.Status.FAILED, error=str(error))
             return {"error": str(error)}
-        except Exception as error:
-            self._finish(self.Status.FAILED, error=f"{type(error).__name__}: {error}")
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as error:
+            self._finish(self.Status.FAILED, error=_describe_failure(error))
             raise
         self._finish(self.Status.SUCCEEDED, result=result)
         return result
@@ -95,3 +110,12 @@ class Job(models.Model):
             total = stored.get("total") or stored.get("done") or 0
             return {"done": total, "total": total, "message": "finished"}
         return cache.get(self._progress_key) or {"done": 0, "total": None, "message": ""}
+
+
+def _describe_failure(error: BaseException) -> str:
+    """The job's error text for an unexpected failure: a sentence even when the exception carries none."""
+    if isinstance(error, RecursionError):
+        return f"{type(error).__name__}: the input is nested too deeply to process ({error})."
+    if isinstance(error, MemoryError):
+        return f"{type(error).__name__}: the worker ran out of memory; the input is too large to process."
+    return f"{type(error).__name__}: {error}"

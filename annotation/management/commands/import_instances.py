@@ -9,7 +9,7 @@ from django.db import transaction
 
 from annotation.importing import DatasetImportError
 from annotation.importing.readers import FORMATS
-from annotation.importing.writer import ON_EXISTING, import_file
+from annotation.importing.writer import ON_EXISTING, ON_REPEATED_ANNOTATOR, import_file
 from annotation.models import Project
 
 
@@ -27,13 +27,25 @@ class Command(BaseCommand):
             help="What to do with ids already in the project whose content differs (default: refuse). "
             "Identical re-imports always change nothing.",
         )
+        parser.add_argument(
+            "--on-repeated-annotator",
+            choices=ON_REPEATED_ANNOTATOR,
+            default="refuse",
+            help="What to do when one annotator votes more than once on an item (default: refuse the file): "
+            "keep their first vote, their last, or keep every vote as separate annotators (name#2...). "
+            "The summary counts what was done.",
+        )
 
     def handle(self, *args, **options) -> None:
         try:
             with transaction.atomic():  # a project created here disappears again if the import fails
                 project, created = Project.objects.get_or_create(name=options["project"])
                 report = import_file(
-                    project, options["file"], fmt=options["format"], on_existing=options["on_existing"]
+                    project,
+                    options["file"],
+                    fmt=options["format"],
+                    on_existing=options["on_existing"],
+                    on_repeated_annotator=options["on_repeated_annotator"],
                 )
         except DatasetImportError as error:
             raise CommandError(str(error)) from error
