@@ -1,13 +1,14 @@
-"""Agreement statistics (docs/METHOD.md, Agreement). Pure Python + NumPy, no Django.
+"""Agreement statistics (docs/METHOD.md, Agreement). No Django.
 
 Data comes as a *reliability matrix*: one row per rater, one column per unit (instance), ``nan`` where a rater
-did not label a unit. Everything is vectorised (bincount / matrix products), so a 100k-unit project is fast.
+did not label a unit. The statistics themselves come from maintained libraries (scikit-learn's
+``cohen_kappa_score``, the ``krippendorff`` package); this module shapes the project's labels for them and
+adds the project's own summaries.
 
-* :func:`weighted_kappa` - Cohen's kappa for two raters, unweighted / linear / quadratic; equals
-  ``sklearn.metrics.cohen_kappa_score`` (weights live in label-index space, as there).
+* :func:`weighted_kappa` - Cohen's kappa for two raters, unweighted / linear / quadratic (scikit-learn).
 * :func:`pairwise_kappa` - kappa for every pair of raters on the units both labelled, and their mean.
 * :func:`krippendorff_alpha` - nominal / ordinal / interval / ratio, any number of raters, missing values
-  (Krippendorff 2011, "Computing Krippendorff's alpha-reliability").
+  (the ``krippendorff`` package).
 * :func:`percent_agreement` - share of agreeing pairable values within units.
 * :func:`rater_vs_reference` - one rater (an LM judge) against a reference label (the human majority).
 * :func:`annotator_stats` - per annotator: agreement with the others, gold accuracy, median time, left/right bias.
@@ -23,7 +24,10 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Any
 
+import krippendorff
 import numpy as np
+from scipy.stats import binomtest
+from sklearn.metrics import cohen_kappa_score
 
 LEVELS = ("nominal", "ordinal", "interval", "ratio")
 
@@ -80,27 +84,16 @@ def _value_counts(matrix: np.ndarray, domain: np.ndarray | None = None) -> tuple
 # ------------------------------------------------------------------------------------------ Cohen's kappa
 
 
-def _weight_matrix(n: int, weights: str | None) -> np.ndarray:
-    idx = np.arange(n)
-    if weights is None:
-        return (idx[:, None] != idx[None, :]).astype(float)
-    if weights == "linear":
-        return np.abs(idx[:, None] - idx[None, :]).astype(float)
-    if weights == "quadratic":
-        return ((idx[:, None] - idx[None, :]) ** 2).astype(float)
-    raise ValueError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
-
-
 def weighted_kappa(
     a: Sequence[float],
     b: Sequence[float],
     weights: str | None = "quadratic",
     labels: Sequence[float] | None = None,
 ) -> float:
-    """Cohen's kappa of two raters over the same units (quadratic-weighted by default).
+    """Cohen's kappa of two raters over the same units (quadratic-weighted by default), by scikit-learn.
 
-    Weights are by position in the sorted label list (as scikit-learn does); pass ``labels`` (e.g. the full
-    -3..+3 scale) to fix that list. Returns nan when the expected disagreement is 0 (one label only).
+    Weights are by position in the sorted label list; pass ``labels`` (e.g. the full -3..+3 scale) to fix that
+    list. Returns nan when kappa is undefined (fewer than two labels, or no expected disagreement).
     """
     x = np.asarray(a, dtype=float)
     y = np.asarray(b, dtype=float)
@@ -108,26 +101,16 @@ def weighted_kappa(
         raise ValueError(f"kappa needs two 1-D label arrays of equal length, got {x.shape} and {y.shape}")
     if np.isnan(x).any() or np.isnan(y).any():
         raise ValueError("kappa inputs contain missing values; pass only units both raters labelled")
-    domain = np.unique(np.concatenate([x, y])) if labels is None else np.asarray(sorted(labels), dtype=float)
-    n = len(domain)
-    if n == 0:
-        return math.nan
-    xi = np.searchsorted(domain, x)
-    yi = np.searchsorted(domain, y)
-    if labels is not None and (
-        (xi >= n).any()
-        or (yi >= n).any()
-        or (domain[np.minimum(xi, n - 1)] != x).any()
-        or (domain[np.minimum(yi, n - 1)] != y).any()
-    ):
+    if weights not in (None, "linear", "quadratic"):
+        raise ValueError(f"weights must be None, 'linear' or 'quadratic', got {weights!r}")
+    observed = np.unique(np.concatenate([x, y]))
+    domain = observed if labels is None else np.asarray(sorted(labels), dtype=float)
+    if not np.isin(observed, domain).all():
         raise ValueError(f"labels outside the given label list {domain.tolist()}")
-    confusion = np.bincount(xi * n + yi, minlength=n * n).reshape(n, n).astype(float)
-    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / confusion.sum()
-    w = _weight_matrix(n, weights)
-    denominator = (w * expected).sum()
-    if denominator == 0:
+    if len(observed) < 2:
         return math.nan
-    return float(1 - (w * confusion).sum() / denominator)
+    kappa = cohen_kappa_score(x, y, labels=domain, weights=weights, replace_undefined_by=math.nan)
+    return float(kappa)
 
 
 @dataclass
@@ -167,67 +150,23 @@ def pairwise_kappa(
 # -------------------------------------------------------------------------------------- Krippendorff's alpha
 
 
-def _distance_matrix(domain: np.ndarray, marginals: np.ndarray, level: str) -> np.ndarray:
-    c = domain[:, None]
-    k = domain[None, :]
-    if level == "nominal":
-        return (c != k).astype(float)
-    if level == "interval":
-        return (c - k) ** 2
-    if level == "ratio":
-        total = c + k
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.where(total == 0, 0.0, ((c - k) / total) ** 2)
-        return d
-    if level == "ordinal":
-        # delta(c, k) = (sum of n_g for g from c to k - (n_c + n_k) / 2)^2, ranks by the value order.
-        cumulative = np.concatenate([[0.0], np.cumsum(marginals)])
-        i = np.arange(len(domain))
-        lo = np.minimum(i[:, None], i[None, :])
-        hi = np.maximum(i[:, None], i[None, :])
-        between = cumulative[hi + 1] - cumulative[lo]
-        return (between - (marginals[:, None] + marginals[None, :]) / 2) ** 2
-    raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-
-
-def coincidence_matrix(
-    data: Any, value_domain: Sequence[float] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Krippendorff's coincidence matrix o_ck over pairable values, and its value domain."""
-    counts, domain = _value_counts(
-        _as_matrix(data), None if value_domain is None else np.asarray(value_domain)
-    )
-    m = counts.sum(axis=1)
-    pairable = m >= 2
-    counts = counts[pairable]
-    m = m[pairable]
-    scaled = counts / (m - 1)[:, None]
-    o = scaled.T @ counts - np.diag(scaled.sum(axis=0))
-    return o, domain
-
-
 def krippendorff_alpha(
     data: Any, level: str = "interval", value_domain: Sequence[float] | None = None
 ) -> float:
-    """Krippendorff's alpha for a raters x units matrix (nan = missing).
+    """Krippendorff's alpha for a raters x units matrix (nan = missing), by the ``krippendorff`` package.
 
     ``level``: nominal, ordinal, interval or ratio. ``value_domain`` lists every value the scale allows (it
     matters for the ordinal metric only through the marginals, so unused values change nothing); by
-    default the values observed. Returns nan when there is no variation to measure.
+    default the values observed. Returns nan when there is nothing to measure: fewer than two distinct
+    values, or no unit labelled by two raters.
     """
     if level not in LEVELS:
         raise ValueError(f"level must be one of {LEVELS}, got {level!r}")
-    o, domain = coincidence_matrix(data, value_domain)
-    marginals = o.sum(axis=1)
-    n = marginals.sum()
-    if n <= 1:
+    matrix = _as_matrix(data)
+    counts, domain = _value_counts(matrix, None if value_domain is None else np.asarray(value_domain))
+    if len(np.unique(matrix[~np.isnan(matrix)])) < 2 or not (counts.sum(axis=1) >= 2).any():
         return math.nan
-    delta = _distance_matrix(domain, marginals, level)
-    observed = (o * delta).sum()
-    expected = (np.outer(marginals, marginals) * delta).sum() / (n - 1)
-    if expected == 0:
-        return math.nan
-    return float(1 - observed / expected)
+    return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level, value_domain=domain))
 
 
 # ----------------------------------------------------------------------------------- percent agreement
@@ -371,8 +310,6 @@ def _ratio(pair: list[int]) -> float | None:
 
 
 def _finish_annotator(s: dict[str, Any]) -> dict[str, Any]:
-    from scipy.stats import binomtest
-
     left, decided = s["left"]
     return {
         "labels": s["labels"],

@@ -13,7 +13,6 @@ from annotation.core.agreement import (
     AnnotatorRecord,
     agreement_by_group,
     annotator_stats,
-    coincidence_matrix,
     krippendorff_alpha,
     pairwise_kappa,
     percent_agreement,
@@ -78,12 +77,11 @@ def test_krippendorff_alpha_published_example(level):
     )
 
 
-def test_krippendorff_coincidence_matrix_of_the_example():
-    o, domain = coincidence_matrix(KRIPPENDORFF_EXAMPLE)
-    assert domain.tolist() == [1, 2, 3, 4, 5]
-    assert o.sum() == pytest.approx(40)  # n.. = 40 pairable values in the worked example
-    assert o.sum(axis=1) == pytest.approx([9, 13, 10, 5, 3])  # published marginals n_c
-    assert o == pytest.approx(o.T)
+def test_krippendorff_alpha_undefined_and_out_of_domain():
+    assert math.isnan(krippendorff_alpha([[1, 1], [1, 1]], level="nominal"))  # one value: nothing to measure
+    assert math.isnan(krippendorff_alpha([[1, NAN], [NAN, 2]], level="nominal"))  # no unit with two raters
+    with pytest.raises(ValueError, match="not in the value domain"):
+        krippendorff_alpha([[1, 5], [1, 2]], level="ordinal", value_domain=[1, 2, 3])
 
 
 @pytest.mark.parametrize("level", ["nominal", "ordinal", "interval", "ratio"])
