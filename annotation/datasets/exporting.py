@@ -7,8 +7,8 @@ Two forms (docs/METHOD.md, Hybrid dataset and export):
 * ``full`` - one row per annotation (every human label, and the dataset's LM label) with the final label.
 
 Every row carries the provenance columns (:data:`PROVENANCE_COLUMNS`). Rows are streamed from the database
-in chunks and written chunk by chunk (Parquet: one row group per chunk; the HF folder: Arrow record batches, see
-:class:`_HfFolder`), so memory stays bounded whatever the size.
+in chunks and written chunk by chunk (Parquet: one row group per chunk; the HF folder: staged the same way, then
+written by the ``datasets`` library, see :class:`_HfFolder`), so memory stays bounded whatever the size.
 Output goes to ``<dir>.partial`` first and is renamed when complete: a crashed export leaves no half files.
 """
 
@@ -24,6 +24,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from datasets import Dataset, Features
 
 from annotation.datasets.models import DatasetRow, DatasetVersion
 from annotation.models import HumanLabel, LMLabel
@@ -233,72 +234,41 @@ RECORDS = {"pairwise": pairwise_records, "full": full_records}
 
 
 class _HfFolder:
-    """A ``datasets.load_from_disk`` folder written in one streaming pass, as ``Dataset.save_to_disk`` lays it
-    out: Arrow shards ``data-XXXXX-of-NNNNN.arrow`` (a new shard past ``max_shard_bytes``), ``state.json`` and
-    ``dataset_info.json``. Writing it directly avoids a second pass and a full copy through the cache."""
+    """A ``datasets.load_from_disk`` folder written by the ``datasets`` library itself.
 
-    def __init__(self, target: Path, schema: pa.Schema, fingerprint: str, max_shard_bytes: int = 500 * 2**20):
-        from datasets import Features
+    Chunks go to a staging Parquet file (one row group each, bounded memory); on close the library reads it
+    (``Dataset.from_parquet``, memory-mapped Arrow) and writes the folder with ``save_to_disk``, so the layout
+    and its metadata are whatever the pinned ``datasets`` version reads back. The staging file and the
+    library's cache live beside the target and are removed afterwards.
+    """
 
+    def __init__(self, target: Path, schema: pa.Schema, max_shard_size: str = "500MB"):
         self.target = target
         self.features = Features.from_arrow_schema(schema)
-        self.fingerprint = fingerprint
-        self.max_shard_bytes = max_shard_bytes
-        self.shards: list[Path] = []
-        self._writer = None
-        self._bytes = 0
-        target.mkdir(parents=True)
-
-    def _open(self) -> None:
-        from datasets.arrow_writer import ArrowWriter
-
-        path = self.target / f"shard-{len(self.shards):05d}.arrow"
-        self.shards.append(path)
-        self._writer = ArrowWriter(features=self.features, path=str(path))
-        self._bytes = 0
+        self.max_shard_size = max_shard_size
+        self._staging = target.with_name(f".{target.name}.parquet")
+        self._cache = target.with_name(f".{target.name}.cache")
+        self._writer = pq.ParquetWriter(self._staging, schema)
 
     def write(self, table: pa.Table) -> None:
-        if self._writer is None or self._bytes >= self.max_shard_bytes:
-            self._finish_shard()
-            self._open()
         self._writer.write_table(table)
-        self._bytes += table.nbytes
-
-    def _finish_shard(self) -> None:
-        if self._writer is not None:
-            self._writer.finalize()
-            self._writer.close()
-            self._writer = None
 
     def close(self) -> None:
-        from dataclasses import asdict
-
-        from datasets import DatasetInfo
-
-        if not self.shards:
-            self._open()  # an empty dataset still gets one (empty) shard with the schema
-        self._finish_shard()
-        total = len(self.shards)
-        files = []
-        for index, path in enumerate(self.shards):
-            name = f"data-{index:05d}-of-{total:05d}.arrow"
-            path.rename(self.target / name)
-            files.append({"filename": name})
-        state = {
-            "_data_files": files, "_fingerprint": self.fingerprint, "_format_columns": None, "_format_kwargs": {},
-            "_format_type": None, "_output_all_columns": False, "_split": None,
-        }  # fmt: skip
-        (self.target / "state.json").write_text(json.dumps(state, indent=2, sort_keys=True))
-        info = asdict(DatasetInfo(features=self.features))
-        (self.target / "dataset_info.json").write_text(
-            json.dumps({k: info[k] for k in sorted(info)}, indent=2)
-        )
+        self._writer.close()
+        try:
+            dataset = Dataset.from_parquet(
+                str(self._staging), features=self.features, cache_dir=str(self._cache)
+            )
+            dataset.save_to_disk(str(self.target), max_shard_size=self.max_shard_size)
+        finally:
+            self._staging.unlink(missing_ok=True)
+            shutil.rmtree(self._cache, ignore_errors=True)
 
 
 class _Writers:
     """The writers of one form, fed chunk by chunk."""
 
-    def __init__(self, directory: Path, form: str, formats: set[str], fingerprint: str):
+    def __init__(self, directory: Path, form: str, formats: set[str]):
         self.schema = SCHEMAS[form]
         self.paths: dict[str, Path] = {}
         self._jsonl = self._csv_file = self._csv = self._parquet = self._hf = None
@@ -315,7 +285,7 @@ class _Writers:
             self._parquet = pq.ParquetWriter(self.paths["parquet"], self.schema)
         if "hf" in formats:
             self.paths["hf"] = directory / f"hf_{form}"
-            self._hf = _HfFolder(self.paths["hf"], self.schema, f"{fingerprint}-{form}")
+            self._hf = _HfFolder(self.paths["hf"], self.schema)
 
     def write(self, records: list[dict[str, Any]]) -> None:
         if self._jsonl is not None:
@@ -368,7 +338,7 @@ def export_version(
     rows: dict[str, int] = {}
     files: list[str] = []
     for form in forms:
-        writers = _Writers(partial, form, set(formats), f"{version.project_id}-{version.pk}")
+        writers = _Writers(partial, form, set(formats))
         rows[form] = 0
         try:
             for records in RECORDS[form](version, chunk_size):
