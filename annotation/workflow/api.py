@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, status, viewsets
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ValidationError as DRFValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -20,7 +21,7 @@ from annotation import permissions
 from annotation.core.schemes import SchemeError
 from annotation.models import Instance, Project
 from annotation.workflow import assignment as tasks
-from annotation.workflow.access import NotAllowed
+from annotation.workflow.access import Annotating, NotAllowed, annotating, annotator_project
 from annotation.workflow.models import GoldAnswer, HumanQueueEntry, QualificationAttempt, QualificationItem
 from annotation.workflow.payload import task_payload
 from annotation.workflow.qualification import (
@@ -64,6 +65,22 @@ class ProjectMixin:
         context = super().get_serializer_context()
         context["project"] = self.get_project()
         return context
+
+
+class AnnotatorMixin(ProjectMixin):
+    """The annotator's task endpoints: the project and everything about the caller in one query."""
+
+    def annotating(self) -> Annotating:
+        """Raise NotAllowed (or 404 for a project the caller may not see) unless they may annotate it."""
+        project = annotator_project(self.request.user, self.kwargs["project"])
+        return annotating(self.request.user, project if project is not None else self.get_project())
+
+
+def invalid_body_response(errors: dict) -> Response:
+    """400 naming the first field that is wrong, e.g. 'lease_token: This field is required.'."""
+    field = next(iter(errors))
+    problem = errors[field][0] if isinstance(errors[field], list) else errors[field]
+    return Response({"detail": f"{field}: {problem}", "field": field, "errors": errors}, status=400)
 
 
 class ManagerMixin(ProjectMixin):
@@ -143,9 +160,7 @@ class HumanQueueView(ManagerMixin, APIView):
         missing_ids = sorted(set(data["instance_ids"]) - {i.pk for i in by_id})
         missing_ext = sorted(set(data["external_ids"]) - {i.external_id for i in by_ext})
         if missing_ids or missing_ext:
-            from rest_framework.exceptions import ValidationError
-
-            raise ValidationError(
+            raise DRFValidationError(
                 {"instance_ids": f"not in this project: {missing_ids}"}
                 if missing_ids
                 else {"external_ids": f"not in this project: {missing_ext}"}
@@ -154,11 +169,14 @@ class HumanQueueView(ManagerMixin, APIView):
 
 
 class ProgressView(ManagerMixin, APIView):
-    """Per instance: annotations done vs needed (researcher view)."""
+    """Per instance: annotations done vs needed; per annotator: done, skipped and gold figures (a skipped gold
+    item counts as a miss in ``gold_accuracy``). ``?explain=<username>``: the task-selection stages for that
+    annotator with how many instances each leaves (researcher view)."""
 
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project: str) -> Response:
         project_obj = self.get_project()
+        explained = self._explain(project_obj, request.query_params.get("explain"))
         quota = tasks.quotas(project_obj)
         rows = [
             {
@@ -178,14 +196,32 @@ class ProgressView(ManagerMixin, APIView):
             for r in rows
         )
         needed = len(rows) * (quota["normal"] + quota["expert"])
-        return Response(
-            {
-                "source": instances_for_people(project_obj).description,
-                "done": done,
-                "needed": needed,
-                "instances": rows,
-            }
-        )
+        body = {
+            "source": instances_for_people(project_obj).description,
+            "done": done,
+            "needed": needed,
+            "instances": rows,
+            "annotators": [q.as_dict() for q in tasks.annotator_quality(project_obj)],
+        }
+        if explained is not None:
+            body["explain"] = explained
+        return Response(body)
+
+    def _explain(self, project: Project, username: str | None) -> dict | None:
+        if username is None:
+            return None
+        if len(username) > 150:
+            raise DRFValidationError({"explain": "a username has at most 150 characters"})
+        member = project.memberships.filter(user__username=username, role="annotator").select_related("user")
+        found = member.first()
+        if found is None:
+            raise DRFValidationError({"explain": f"{username!r} is not an annotator of this project"})
+        try:
+            ctx = annotating(found.user, project)
+        except NotAllowed as error:
+            return {"annotator": username, "allowed": False, "reason": str(error)}
+        stages = [vars(stage) for stage in tasks.explain(ctx)]
+        return {"annotator": username, "allowed": True, "stages": stages}
 
 
 class MyStatusView(ProjectMixin, APIView):
@@ -266,37 +302,49 @@ def not_allowed_response(error: NotAllowed) -> Response:
     return Response({"detail": str(error), "code": error.code}, status=status.HTTP_403_FORBIDDEN)
 
 
-class NextTaskView(ProjectMixin, APIView):
-    """Lease the caller's next task. ``task`` is null when nothing is left; ``why`` names the stages."""
+NOTHING_NOW = "Nothing is left for you right now."
+BUSY_NOW = "Others are taking the last open tasks right now; ask again in a moment."
+
+
+class NextTaskView(AnnotatorMixin, APIView):
+    """Lease the caller's next task. ``task`` is null when nothing is left (``retry`` true: ask again).
+
+    The task carries ``lease_token``, which its submit or skip must send back; ``why`` is one plain sentence
+    (annotators are not told about selection stages, gold items, routing or budget)."""
 
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str) -> Response:
         try:
-            choice = tasks.next_task(request.user, self.get_project())
+            ctx = self.annotating()
+            choice = tasks.next_task(request.user, ctx.project, context=ctx)
         except NotAllowed as error:
             return not_allowed_response(error)
         if choice.assignment is None:
-            return Response({"task": None, "retry": choice.busy, "why": choice.why})
-        return Response({"task": task_payload(choice.assignment, choice.why), "why": choice.why})
+            why = BUSY_NOW if choice.busy else NOTHING_NOW
+            return Response({"task": None, "retry": choice.busy, "why": why})
+        why = choice.annotator_why
+        return Response({"task": task_payload(choice.assignment, why), "why": why})
 
 
-class SubmitTaskView(ProjectMixin, APIView):
-    """Submit an answer (in shown order) for a leased task; invalid answers are refused naming the field."""
+class SubmitTaskView(AnnotatorMixin, APIView):
+    """Submit an answer (in shown order) with the task's ``lease_token``; invalid answers are refused naming
+    the field, an answer to a lease handed out again since (other tab, expired) with 409."""
 
     @extend_schema(request=TaskSubmitSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str, task: int) -> Response:
-        self.get_project()
         serializer = TaskSubmitSerializer(data=request.data)
         if not serializer.is_valid():
-            return Response(
-                {"detail": "answer: is required", "field": "answer", "errors": serializer.errors}, status=400
-            )
+            return invalid_body_response(serializer.errors)
+        data = serializer.validated_data
         try:
+            ctx = self.annotating()
             label = tasks.submit(
                 task,
                 request.user,
-                serializer.validated_data["answer"],
-                serializer.validated_data.get("time_ms"),
+                data["answer"],
+                data.get("time_ms"),
+                lease_token=data["lease_token"],
+                context=ctx,
             )
         except NotAllowed as error:
             return not_allowed_response(error)
@@ -307,14 +355,20 @@ class SubmitTaskView(ProjectMixin, APIView):
         return Response({"submitted": True, "task": task, "flagged_fast": label.flagged_fast}, status=201)
 
 
-class SkipTaskView(ProjectMixin, APIView):
+class SkipTaskView(AnnotatorMixin, APIView):
+    """Give a leased task back (with its ``lease_token``); skips are recorded, gold ones included."""
+
     @extend_schema(request=SkipSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str, task: int) -> Response:
-        self.get_project()
         serializer = SkipSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        if not serializer.is_valid():
+            return invalid_body_response(serializer.errors)
+        data = serializer.validated_data
         try:
-            tasks.skip(task, request.user, serializer.validated_data["reason"])
+            ctx = self.annotating()
+            tasks.skip(task, request.user, data["reason"], lease_token=data["lease_token"], context=ctx)
+        except NotAllowed as error:
+            return not_allowed_response(error)
         except tasks.TaskError as error:
             return Response({"detail": str(error)}, status=error.status)
         return Response({"skipped": True, "task": task})

@@ -40,6 +40,13 @@ class WorkflowSettings(models.Model):
     min_seconds = models.PositiveIntegerField(
         default=15, help_text="Submissions faster than this are flagged (HumanLabel.flagged_fast)."
     )
+    quota_rows_for = models.CharField(
+        max_length=32,
+        blank=True,
+        default="",
+        editable=False,
+        help_text="The source of instances for people whose quota rows are complete ('run:<id>', 'queue').",
+    )
 
     class Meta:
         verbose_name_plural = "workflow settings"
@@ -167,11 +174,27 @@ class Assignment(models.Model):
     label = models.OneToOneField(
         HumanLabel, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignment"
     )
+    lease_token = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Opaque, random per lease: a submit or skip must bring back the token of the lease it answers.",
+    )
 
     class Meta:
         ordering = ["id"]
         constraints = [models.UniqueConstraint(fields=["instance", "user"], name="one_assignment_per_user")]
-        indexes = [models.Index(fields=["instance", "tier", "status"], name="workflow_assign_quota")]
+        indexes = [
+            models.Index(fields=["instance", "tier", "status"], name="workflow_assign_quota"),
+            # A person's done / skipped counts and their held leases.
+            models.Index(fields=["user", "status"], name="workflow_assign_user_status"),
+            # Expired leases are found among the active ones only (few rows, whatever the history).
+            models.Index(
+                fields=["expires_at"],
+                name="workflow_assign_active_exp",
+                condition=models.Q(status="active"),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} on {self.instance_id} ({self.status})"
@@ -209,3 +232,34 @@ class LabelEdit(models.Model):
 
     def __str__(self) -> str:
         return f"edit of label {self.label_id} by {self.user} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class QuotaState(models.Model):
+    """How many slots of one instance are taken, per tier, kept in step with its assignments.
+
+    A slot is taken by every assignment that is submitted or active (leased); expired leases are released
+    (``assignment.reclaim_expired``) before anyone is handed a task. ``swapped`` counts the taken slots shown
+    in swapped order, so that the next lease can balance the display order without counting rows. Every
+    change happens in the transaction that changes the assignment, with the row locked; the candidate query
+    locks these rows (``FOR UPDATE SKIP LOCKED``), so two people never fill the same last slot.
+    ``assignment.rebuild_quota_state`` recomputes them from the assignments.
+    """
+
+    instance = models.OneToOneField(
+        Instance, primary_key=True, on_delete=models.CASCADE, related_name="quota_state"
+    )
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    normal = models.PositiveIntegerField(default=0)
+    expert = models.PositiveIntegerField(default=0)
+    gold = models.PositiveIntegerField(default=0)
+    swapped = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [models.Index(fields=["project", "instance"], name="workflow_quota_project")]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id}: normal {self.normal}, expert {self.expert}, gold {self.gold}"
+
+    @property
+    def taken(self) -> int:
+        return self.normal + self.expert + self.gold

@@ -8,29 +8,55 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from annotation.models import Instance, Project
 from annotation.workflow.models import HumanQueueEntry
+from annotation.workflow.quota import ensure_quota_rows
 from routing.app.models import RoutingDecision, RoutingRun
+
+UNKNOWN = object()
 
 
 @dataclass
 class HumanSource:
     instances: QuerySet[Instance]
     description: str
+    key: str  # 'run:<id>' or 'queue': what the quota rows were built for
+    run_id: int | None = None
+
+    def contains(self, instance_ref: str = "pk") -> Exists:
+        """An indexed EXISTS that is true when the instance named by ``OuterRef(instance_ref)`` is in here."""
+        if self.run_id is not None:
+            return Exists(
+                RoutingDecision.objects.filter(
+                    run_id=self.run_id, instance=OuterRef(instance_ref), route=RoutingDecision.Route.HUMAN
+                )
+            )
+        return Exists(HumanQueueEntry.objects.filter(instance=OuterRef(instance_ref)))
 
 
-def instances_for_people(project: Project) -> HumanSource:
-    run = RoutingRun.objects.filter(project=project).order_by("-created_at", "-id").first()
+def latest_run_id(project: Project) -> int | None:
+    run = RoutingRun.objects.filter(project=project).order_by("-created_at", "-id").values("pk").first()
+    return run["pk"] if run else None
+
+
+def instances_for_people(project: Project, run_id: int | None | object = UNKNOWN) -> HumanSource:
+    """The instances that need people; ``run_id`` is the latest routing run when the caller read it already."""
+    run = latest_run_id(project) if run_id is UNKNOWN else run_id
     if run is not None:
-        ids = RoutingDecision.objects.filter(run=run, route=RoutingDecision.Route.HUMAN).values("instance_id")
+        ids = RoutingDecision.objects.filter(run_id=run, route=RoutingDecision.Route.HUMAN).values(
+            "instance_id"
+        )
         return HumanSource(
-            Instance.objects.filter(project=project, pk__in=ids), f"routed-to-humans by routing run #{run.pk}"
+            Instance.objects.filter(project=project, pk__in=ids),
+            f"routed-to-humans by routing run #{run}",
+            f"run:{run}",
+            run,
         )
     ids = HumanQueueEntry.objects.filter(project=project).values("instance_id")
     return HumanSource(
-        Instance.objects.filter(project=project, pk__in=ids), "chosen for people by a researcher"
+        Instance.objects.filter(project=project, pk__in=ids), "chosen for people by a researcher", "queue"
     )
 
 
@@ -45,4 +71,5 @@ def add_to_queue(project: Project, instances: list[Instance], user=None) -> int:
         HumanQueueEntry(project=project, instance=i, added_by=user) for i in instances if i.pk not in existing
     ]
     HumanQueueEntry.objects.bulk_create(new, ignore_conflicts=True)
+    ensure_quota_rows(project, [entry.instance_id for entry in new])
     return len(new)

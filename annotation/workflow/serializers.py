@@ -62,13 +62,18 @@ class GoldAnswerSerializer(serializers.ModelSerializer):
         return attrs
 
 
+LEASE_TOKEN_HELP = "The lease_token of the next-task response this answer belongs to."
+
+
 class TaskSubmitSerializer(serializers.Serializer):
     answer = serializers.JSONField()
     time_ms = serializers.IntegerField(required=False, min_value=0, allow_null=True)
+    lease_token = serializers.CharField(max_length=64, help_text=LEASE_TOKEN_HELP)
 
 
 class SkipSerializer(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=255, default="")
+    lease_token = serializers.CharField(max_length=64, help_text=LEASE_TOKEN_HELP)
 
 
 class AttemptSubmitSerializer(serializers.Serializer):

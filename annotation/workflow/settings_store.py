@@ -1,4 +1,9 @@
-"""Per-project workflow settings, created with defaults on first use."""
+"""Per-project workflow settings, created with defaults on first use.
+
+The settings travel with the project object (Django's cache of the reverse one-to-one relation): a request
+reads them once, or not at all when the project was loaded with ``select_related("workflow_settings")``.
+A project object lives for one request, so a change saved by someone else is seen by the next request.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,10 @@ from annotation.workflow.models import WorkflowSettings
 
 
 def settings_for(project: Project) -> WorkflowSettings:
-    found = WorkflowSettings.objects.filter(project=project).first()
-    if found is not None:
-        return found
+    try:
+        return project.workflow_settings
+    except WorkflowSettings.DoesNotExist:
+        pass
     obj, _ = WorkflowSettings.objects.get_or_create(project=project)
+    project.workflow_settings = obj  # cache it on the project for the rest of the request
     return obj

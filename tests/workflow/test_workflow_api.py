@@ -28,9 +28,11 @@ def next_task(client, project):
     return client.post(f"/api/projects/{project.name}/tasks/next/", format="json")
 
 
-def submit(client, project, task_id, answer, time_ms=None):
-    body = {"answer": answer} if time_ms is None else {"answer": answer, "time_ms": time_ms}
-    return client.post(f"/api/projects/{project.name}/tasks/{task_id}/submit/", body, format="json")
+def submit(client, project, task: dict, answer, time_ms=None):
+    body = {"answer": answer, "lease_token": task["lease_token"]}
+    if time_ms is not None:
+        body["time_ms"] = time_ms
+    return client.post(f"/api/projects/{project.name}/tasks/{task['id']}/submit/", body, format="json")
 
 
 # --- qualification --------------------------------------------------------------------------------------
@@ -160,18 +162,19 @@ def test_task_names_its_stages_and_never_twice(api_client, mp_project):
     for _ in range(6):
         reply = next_task(client, mp_project).json()
         task = reply["task"]
-        names = [s["name"] for s in reply["why"]]
-        assert names == [
+        stored = Assignment.objects.get(pk=task["id"]).why  # researchers' record of the stages
+        assert [s["name"] for s in stored] == [
             "routed-to-humans",
             "not-done-by-you",
             "quota-open-for-tier",
             "oldest-first",
             "leased",
         ]
+        assert reply["why"] == task["why"] == tasks.WHY_NEW
         assert task["instance"] not in seen
         seen.append(task["instance"])
         assert "response_a" not in task and "model_a" not in str(task)
-        assert submit(client, mp_project, task["id"], MP_ANSWER).status_code == 201
+        assert submit(client, mp_project, task, MP_ANSWER).status_code == 201
     assert seen == [f"i{k}" for k in range(6)]  # oldest first
     assert next_task(client, mp_project).json()["task"] is None
 
@@ -181,7 +184,7 @@ def test_reload_resumes_the_held_lease(api_client, mp_project):
     first = next_task(client, mp_project).json()["task"]
     again = next_task(client, mp_project).json()
     assert again["task"]["id"] == first["id"]
-    assert again["why"][0]["name"] == "resume-your-lease"
+    assert again["why"] == tasks.WHY_RESUMED and again["task"]["lease_token"] == first["lease_token"]
 
 
 def test_quota_per_tier_and_expert_domains(mp_project):
@@ -192,7 +195,7 @@ def test_quota_per_tier_and_expert_domains(mp_project):
         for _ in range(6):
             choice = tasks.next_task(user, mp_project)
             assert choice.assignment.tier == "normal"
-            tasks.submit(choice.assignment.pk, user, MP_ANSWER)
+            tasks.submit(choice.assignment.pk, user, MP_ANSWER, lease_token=choice.assignment.lease_token)
     assert tasks.next_task(normals[2], mp_project).assignment is None  # normal quota (2) full everywhere
     first_expert = tasks.next_task(experts[0], mp_project).assignment
     assert first_expert.tier == "expert"
@@ -209,14 +212,16 @@ def test_skip_releases_the_slot_and_is_remembered(api_client, mp_project):
     assert task["instance"] == "i0"
     assert tasks.next_task(bob, mp_project).assignment.instance.external_id == "i1"  # i0 is leased to alice
     skipped = client.post(
-        f"/api/projects/{mp_project.name}/tasks/{task['id']}/skip/", {"reason": "unsure"}, format="json"
+        f"/api/projects/{mp_project.name}/tasks/{task['id']}/skip/",
+        {"reason": "unsure", "lease_token": task["lease_token"]},
+        format="json",
     )
     assert skipped.status_code == 200
     assert Assignment.objects.get(pk=task["id"]).status == "skipped"
     assert next_task(client, mp_project).json()["task"]["instance"] == "i1" or True
     carol = qualified_annotator(mp_project, "carol")
     assert tasks.next_task(carol, mp_project).assignment.instance.external_id == "i0"  # freed by the skip
-    assert submit(client, mp_project, task["id"], MP_ANSWER).status_code == 409  # skipped tasks stay skipped
+    assert submit(client, mp_project, task, MP_ANSWER).status_code == 409  # skipped tasks stay skipped
 
 
 def test_expired_lease_returns_instance_to_queue(mp_project):
@@ -227,9 +232,9 @@ def test_expired_lease_returns_instance_to_queue(mp_project):
     Assignment.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
     taken = tasks.next_task(bob, mp_project).assignment
     assert taken.instance_id == held.instance_id
-    tasks.submit(taken.pk, bob, MP_ANSWER)
+    tasks.submit(taken.pk, bob, MP_ANSWER, lease_token=taken.lease_token)
     with pytest.raises(tasks.TaskError, match="expired"):
-        tasks.submit(held.pk, alice, MP_ANSWER)
+        tasks.submit(held.pk, alice, MP_ANSWER, lease_token=held.lease_token)
     assert HumanLabel.objects.filter(instance_id=held.instance_id).count() == 1
 
 
@@ -242,7 +247,7 @@ def test_display_order_balanced_and_undone(mp_project):
         a = tasks.next_task(person, mp_project, rng=random.Random(0)).assignment
         assert a.instance.external_id == "i0"
         orders.append(a.shown_swapped)
-        label = tasks.submit(a.pk, person, MP_ANSWER)
+        label = tasks.submit(a.pk, person, MP_ANSWER, lease_token=a.lease_token)
         assert label.shown_swapped == a.shown_swapped
         assert label.answers["overall"] == "A-slightly"
         assert label.preference == (1 if a.shown_swapped else -1)
@@ -265,7 +270,7 @@ def test_helpsteer2_submission_stores_ratings_canonically(api_client, hs_project
     client = api(api_client, qualified_annotator(hs_project, "ann"))
     task = next_task(client, hs_project).json()["task"]
     assert [r["name"] for r in task["responses"]] == ["Response 1", "Response 2"]
-    assert submit(client, hs_project, task["id"], HS_ANSWER).status_code == 201
+    assert submit(client, hs_project, task, HS_ANSWER).status_code == 201
     label = HumanLabel.objects.get()
     side = "response_b" if label.shown_swapped else "response_a"
     assert label.ratings[side]["helpfulness"] == 4
@@ -283,7 +288,7 @@ def test_helpsteer2_submission_stores_ratings_canonically(api_client, hs_project
 def test_invalid_answers_rejected_naming_the_field(api_client, mp_project, answer, field):
     client = api(api_client, qualified_annotator(mp_project, "ann"))
     task = next_task(client, mp_project).json()["task"]
-    reply = submit(client, mp_project, task["id"], answer)
+    reply = submit(client, mp_project, task, answer)
     assert reply.status_code == 400
     assert reply.json()["field"] == field and field in reply.json()["detail"]
     assert HumanLabel.objects.count() == 0
@@ -310,7 +315,7 @@ def test_invalid_answers_rejected_naming_the_field(api_client, mp_project, answe
 def test_invalid_helpsteer2_answers_rejected(api_client, hs_project, answer, field):
     client = api(api_client, qualified_annotator(hs_project, "ann"))
     task = next_task(client, hs_project).json()["task"]
-    reply = submit(client, hs_project, task["id"], answer)
+    reply = submit(client, hs_project, task, answer)
     assert reply.status_code == 400 and reply.json()["field"] == field
 
 
@@ -320,14 +325,15 @@ def test_too_fast_flag_and_time_on_task(mp_project):
     conf.save()
     person = qualified_annotator(mp_project, "ann")
     a = tasks.next_task(person, mp_project).assignment
-    fast = tasks.submit(a.pk, person, MP_ANSWER, client_time_ms=1500)
+    fast = tasks.submit(a.pk, person, MP_ANSWER, client_time_ms=1500, lease_token=a.lease_token)
     assert fast.flagged_fast and fast.time_ms <= 1500
     b = tasks.next_task(person, mp_project).assignment
     Assignment.objects.filter(pk=b.pk).update(served_at=timezone.now() - timedelta(seconds=60))
-    slow = tasks.submit(b.pk, person, MP_ANSWER, client_time_ms=45_000)
+    slow = tasks.submit(b.pk, person, MP_ANSWER, client_time_ms=45_000, lease_token=b.lease_token)
     assert not slow.flagged_fast and slow.time_ms == 45_000
     c = tasks.next_task(person, mp_project).assignment
-    liar = tasks.submit(c.pk, person, MP_ANSWER, client_time_ms=10**8)  # cannot claim more than elapsed
+    liar = tasks.submit(c.pk, person, MP_ANSWER, client_time_ms=10**8, lease_token=c.lease_token)
+    # (a client cannot claim more time than has elapsed)
     assert liar.flagged_fast and liar.time_ms < 20_000
 
 
@@ -345,7 +351,9 @@ def test_gold_items_mixed_in_at_rate(mp_project):
     for _ in range(3):
         choice = tasks.next_task(person, mp_project)
         got.append((choice.assignment.tier, [s.name for s in choice.stages][0]))
-        label = tasks.submit(choice.assignment.pk, person, MP_ANSWER)
+        label = tasks.submit(
+            choice.assignment.pk, person, MP_ANSWER, lease_token=choice.assignment.lease_token
+        )
         assert label.is_gold == (choice.assignment.tier == "gold")
     assert got[:2] == [("gold", "gold-mix"), ("gold", "gold-mix")]
     assert got[2][0] == "normal"  # no gold left for this person: regular queue
@@ -378,7 +386,7 @@ def test_human_queue_and_progress_endpoints(api_client, researcher, db):
     person = qualified_annotator(project, "ann")
     a = tasks.next_task(person, project).assignment
     assert a.instance.external_id == "i1"
-    tasks.submit(a.pk, person, MP_ANSWER)
+    tasks.submit(a.pk, person, MP_ANSWER, lease_token=a.lease_token)
     progress = client.get(f"/api/projects/{project.name}/progress/").json()
     assert progress["done"] == 1 and progress["needed"] == 2
     assert [r["instance"] for r in progress["instances"]] == ["i1", "i3"]
@@ -455,7 +463,11 @@ def test_a_routing_run_decides_what_people_annotate(api_client, mp_project):
             task := api_client.post(f"/api/projects/{mp_project.name}/tasks/next/").json()["task"]
         ) is not None:
             names.append(task["instance"])
-            api_client.post(f"/api/projects/{mp_project.name}/tasks/{task['id']}/skip/")
+            api_client.post(
+                f"/api/projects/{mp_project.name}/tasks/{task['id']}/skip/",
+                {"lease_token": task["lease_token"]},
+                format="json",
+            )
         return names
 
     route({0})

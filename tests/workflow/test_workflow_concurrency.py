@@ -66,7 +66,7 @@ def test_fifty_annotators_two_hundred_instances_quota_four(researcher):
                 task = body["task"]
                 done = client.post(
                     f"/api/projects/{project.name}/tasks/{task['id']}/submit/",
-                    {"answer": MP_ANSWER},
+                    {"answer": MP_ANSWER, "lease_token": task["lease_token"]},
                     format="json",
                 )
                 if done.status_code != 201:

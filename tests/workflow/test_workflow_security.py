@@ -95,7 +95,7 @@ def test_annotator_reads_no_other_labels_lm_labels_or_routing_anywhere(api_clien
     other = qualified_annotator(mp_project, "other")
     me = qualified_annotator(mp_project, "me")
     a = tasks.next_task(other, mp_project).assignment
-    tasks.submit(a.pk, other, {**MP_ANSWER, "justification": SECRET_HUMAN})
+    tasks.submit(a.pk, other, {**MP_ANSWER, "justification": SECRET_HUMAN}, lease_token=a.lease_token)
     a.refresh_from_db()
     LMLabel.objects.create(instance=a.instance, judge=SECRET_JUDGE, preference=1)
     HumanLabel.objects.create(
@@ -148,11 +148,18 @@ def test_annotator_reads_no_other_labels_lm_labels_or_routing_anywhere(api_clien
     assert SECRET_HUMAN not in reply.content.decode() and SECRET_JUDGE not in reply.content.decode()
     # nor can the annotator submit or skip someone else's task
     assert (
-        client.post(f"/api/projects/{mp_project.name}/tasks/{a.pk}/skip/", format="json").status_code == 404
+        client.post(
+            f"/api/projects/{mp_project.name}/tasks/{a.pk}/skip/",
+            {"lease_token": a.lease_token},
+            format="json",
+        ).status_code
+        == 404
     )
     assert (
         client.post(
-            f"/api/projects/{mp_project.name}/tasks/{a.pk}/submit/", {"answer": MP_ANSWER}, format="json"
+            f"/api/projects/{mp_project.name}/tasks/{a.pk}/submit/",
+            {"answer": MP_ANSWER, "lease_token": a.lease_token},
+            format="json",
         ).status_code
         == 404
     )
