@@ -116,6 +116,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     )
     # A file, not memory, so that a worker process started by a test sees the test database.
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-hybridpref.sqlite3")}
+# Persistent connections (opening one per request cost about half of a next-task request): kept for
+# HYBRIDPREF_CONN_MAX_AGE seconds (0: close after each request), checked before reuse so that a database
+# restart costs one retry, not an error.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("HYBRIDPREF_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cache: live job progress. Redis when REDIS_URL is set, else files in the data directory (shared by
