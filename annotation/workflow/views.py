@@ -20,7 +20,7 @@ from annotation import permissions
 from annotation.core.schemes import SchemeError, validate_scheme_config
 from annotation.models import Project
 from annotation.workflow import assignment as tasks
-from annotation.workflow.access import NotAllowed
+from annotation.workflow.access import NotAllowed, annotating, annotator_project
 from annotation.workflow.api import attempt_payload
 from annotation.workflow.guidelines import guidelines_for
 from annotation.workflow.models import QualificationAttempt
@@ -149,9 +149,10 @@ def _form_context(project: Project) -> dict:
 @strict_csp
 def task_page(request: HttpRequest, project: str) -> HttpResponse:
     """The next task (or the one the annotator holds). Refused until the qualification test is passed."""
-    project_obj = _project(request, project)
+    project_obj = annotator_project(request.user, project) or _project(request, project)
     try:
-        choice = tasks.next_task(request.user, project_obj)
+        ctx = annotating(request.user, project_obj)
+        choice = tasks.next_task(request.user, ctx.project, context=ctx)
     except NotAllowed as error:
         if error.code == "not-qualified":
             return redirect(reverse("workflow-qualification", args=[project_obj.name]))
@@ -159,11 +160,10 @@ def task_page(request: HttpRequest, project: str) -> HttpResponse:
     context = {
         "project": project_obj,
         "guidelines_html": _guidelines(project_obj),
-        "progress": tasks.annotator_progress(request.user, project_obj),
-        "why": choice.why,
+        "progress": tasks.annotator_progress(request.user, project_obj, ctx),
     }
     if choice.assignment is not None:
-        context["task"] = task_payload(choice.assignment, choice.why)
+        context["task"] = task_payload(choice.assignment, choice.annotator_why)
         context["form"] = _form_context(project_obj)
     return render(request, "workflow/task.html", context)
 
@@ -187,5 +187,7 @@ def progress_page(request: HttpRequest, project: str) -> HttpResponse:
             "quota": quota,
             "done": done,
             "needed": len(rows) * (quota["normal"] + quota["expert"]),
+            "source": tasks.instances_for_people(project_obj).description,
+            "annotators": tasks.annotator_quality(project_obj),
         },
     )

@@ -99,7 +99,7 @@
     form.querySelectorAll(".invalid").forEach((e) => e.classList.remove("invalid"));
     if (form.dataset.mode === "qualify") { form.submit(); return; }
     busy = true;
-    const result = await post(form.dataset.submitUrl, { answer: collect(), time_ms: Math.round(performance.now() - started) });
+    const result = await post(form.dataset.submitUrl, { answer: collect(), time_ms: Math.round(performance.now() - started), lease_token: form.dataset.lease });
     if (result.ok) { window.location.assign(form.dataset.nextUrl); return; }
     busy = false;
     showError(result.data.detail || "The answer was not accepted.", result.data.field);
@@ -108,7 +108,7 @@
   async function skipTask() {
     if (busy || form.dataset.mode !== "task") return;
     busy = true;
-    const result = await post(form.dataset.skipUrl, { reason: "" });
+    const result = await post(form.dataset.skipUrl, { reason: "", lease_token: form.dataset.lease });
     if (result.ok) { window.location.assign(form.dataset.nextUrl); return; }
     busy = false;
     showError(result.data.detail || "Could not skip.");
