@@ -34,7 +34,9 @@ def annotate_everything(client: APIClient, project: Project, user) -> list[str]:
         if task is None:
             break
         reply = client.post(
-            f"/api/projects/{project.name}/tasks/{task['id']}/submit/", {"answer": MP_ANSWER}, format="json"
+            f"/api/projects/{project.name}/tasks/{task['id']}/submit/",
+            {"answer": MP_ANSWER, "lease_token": task["lease_token"]},
+            format="json",
         )
         assert reply.status_code in (200, 201), reply.content
         done.append(task["instance"])
