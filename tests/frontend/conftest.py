@@ -52,3 +52,64 @@ def fill_project(project) -> None:
 def filled(project):
     fill_project(project)
     return project
+
+
+def tag_and_fit(project, ppm_name: str = "ppm-frontend", k: int = 150, seed: int = 0):
+    """Textual tags and a fitted, registered PPM for ``project`` in well under a second.
+
+    Length tags are the real word counts; the similarity tags are seeded draws (computing them needs
+    MiniLM and spaCy, which the routing tests cover). The PPM is fitted, by the routing core, on candidate
+    mixes whose score rises with the human share of long pairs: the shape the demo data is built to have.
+    """
+    import numpy as np
+
+    from routing.app.models import TagValue
+    from routing.app.services import EXTRACTOR, project_tag_table, register_ppm, tag_versions
+    from routing.candidates import generate_candidates
+    from routing.config import RECOMMENDED
+    from routing.features import FeatureBuilder
+    from routing.ppm import PPM
+    from routing.textual import LENGTH_TAGS, TAG_NAMES
+
+    rng = np.random.default_rng(seed)
+    versions = tag_versions(RECOMMENDED)
+    rows = []
+    for instance in project.instances.order_by("id"):
+        words = sorted([len(instance.response_a.split()), len(instance.response_b.split())])
+        lengths = dict(
+            zip(LENGTH_TAGS, [len(instance.prompt.split()), *words, words[1] - words[0]], strict=True)
+        )
+        for name in TAG_NAMES:
+            value = float(lengths[name]) if name in lengths else float(rng.random())
+            rows.append(TagValue(instance=instance, tag=name, value=value, extractor=EXTRACTOR,
+                                 extractor_version=versions[name]))  # fmt: skip
+    TagValue.objects.bulk_create(rows, ignore_conflicts=True)
+    builder = FeatureBuilder(project_tag_table(project, RECOMMENDED), RECOMMENDED)
+    masks = generate_candidates(builder.T, k, rng, RECOMMENDED).masks
+    long = np.array([i.metadata.get("length") == "long" for i in project.instances.order_by("id")])
+    y = (
+        0.6
+        + 0.25 * (masks & long).sum(1) / max(long.sum(), 1)
+        + 0.03 * masks.mean(1)
+        + rng.normal(0, 0.005, k)
+    )
+    ppm = PPM(kind="quadratic", mode="recommended", random_state=seed)
+    ppm.fit(builder.transform(masks), y, feature_names=builder.feature_names)
+    return register_ppm(ppm, ppm_name, project=project)
+
+
+def import_demo(project, n: int, tmp_path, seed: int = 1) -> None:
+    """``n`` instances of the demo generator, through the real importer."""
+    from annotation.demo.generator import DemoSpec, write_jsonl
+    from annotation.importing.writer import import_file
+
+    path = write_jsonl(tmp_path / f"demo-{n}.jsonl", DemoSpec(n=n, seed=seed))
+    import_file(project, path)
+
+
+@pytest.fixture
+def routable(project, tmp_path):
+    """80 generated instances with tags and a PPM: ready for the curve and for routing."""
+    import_demo(project, 80, tmp_path)
+    tag_and_fit(project)
+    return project
