@@ -13,6 +13,8 @@ from django.core.cache import cache
 from django.db import models, transaction
 from django.utils import timezone
 
+from annotation.progress import report as report_to_open_bar
+
 
 class Job(models.Model):
     class Status(models.TextChoices):
@@ -102,6 +104,7 @@ class Job(models.Model):
 
     def report_progress(self, done: int, total: int | None = None, message: str = "") -> None:
         cache.set(self._progress_key, {"done": done, "total": total, "message": message}, timeout=7 * 86400)
+        report_to_open_bar(done, total, message)  # a command running this job here draws it as a bar
 
     @property
     def progress(self) -> dict:

@@ -11,6 +11,7 @@ from annotation.importing import DatasetImportError
 from annotation.importing.readers import FORMATS
 from annotation.importing.writer import ON_EXISTING, ON_REPEATED_ANNOTATOR, import_file
 from annotation.models import Project
+from annotation.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -37,8 +38,10 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options) -> None:
+        bar = progress_bar(f"import {options['file'].name}", unit="B", verbosity=options["verbosity"])
         try:
-            with transaction.atomic():  # a project created here disappears again if the import fails
+            # A project created here disappears again if the import fails.
+            with bar as show, transaction.atomic():
                 project, created = Project.objects.get_or_create(name=options["project"])
                 report = import_file(
                     project,
@@ -46,6 +49,7 @@ class Command(BaseCommand):
                     fmt=options["format"],
                     on_existing=options["on_existing"],
                     on_repeated_annotator=options["on_repeated_annotator"],
+                    progress=lambda records, at: show(at.bytes_read, at.total_bytes, f"{records} records"),
                 )
         except DatasetImportError as error:
             raise CommandError(str(error)) from error

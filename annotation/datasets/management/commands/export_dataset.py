@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.core.aggregation import METHODS
@@ -11,6 +12,7 @@ from annotation.datasets.exporting import FORMATS, FORMS, ExportError, export_ve
 from annotation.datasets.models import DatasetVersion
 from annotation.datasets.services import DatasetBuildError, build_dataset_version
 from annotation.models import Job, Project
+from annotation.progress import progress_bar
 
 
 class Command(BaseCommand):
@@ -67,16 +69,11 @@ class Command(BaseCommand):
             job.enqueue(export_dataset_task)
             self.stdout.write(f"Queued export job {job.pk}.")
             return
-        from django.conf import settings
-
         out = options["out"] or Path(settings.EXPORT_DIR) / project.name / version.name
 
-        def progress(done: int, total: int | None, message: str) -> None:
-            if options["verbosity"] > 1:
-                self.stderr.write(message)
-
         try:
-            result = export_version(version, out, formats=formats, forms=forms, progress=progress)
+            with progress_bar("export", unit="row", verbosity=options["verbosity"]) as progress:
+                result = export_version(version, out, formats=formats, forms=forms, progress=progress)
         except ExportError as error:
             raise CommandError(str(error)) from error
         rows = ", ".join(f"{form} {n}" for form, n in result["rows"].items())

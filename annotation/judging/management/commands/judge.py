@@ -5,8 +5,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.judging.management.commands._options import add_backend_arguments, backend_params
+from annotation.judging.services import RunSummary
 from annotation.judging.tasks import JUDGE_JOB, judge_project_task, run_job
 from annotation.models import Job, Project
+from annotation.progress import progress_bar
 from models.lm.base import BackendError
 from models.lm.prompts import TEMPLATES
 
@@ -42,11 +44,10 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued judge job {job.pk} on queue 'judge'.")
             return
         try:
-            run_job(job.pk)
+            with progress_bar("judge", verbosity=options["verbosity"]):
+                run_job(job.pk)
         except (BackendError, KeyError, ValueError) as error:
             raise CommandError(f"judge job {job.pk} failed: {error}") from error
-        from annotation.judging.services import RunSummary
-
         job.refresh_from_db()
         result = dict(job.result)
         result.pop("orders_per_second", None)

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from annotation.judging.management.commands._options import add_backend_arguments, backend_params
 from annotation.judging.tasks import TAG_JOB, run_job, tag_prompts_task
 from annotation.models import Job, Project
+from annotation.progress import progress_bar
 from models.lm.base import BackendError
 
 
@@ -37,7 +38,8 @@ class Command(BaseCommand):
             self.stdout.write(f"Queued tag job {job.pk} on queue 'judge'.")
             return
         try:
-            result = run_job(job.pk)
+            with progress_bar("tag prompts", verbosity=options["verbosity"]):
+                result = run_job(job.pk)
         except (BackendError, KeyError, ValueError) as error:
             raise CommandError(f"tag job {job.pk} failed: {error}") from error
         self.stdout.write(json.dumps(result, indent=2))

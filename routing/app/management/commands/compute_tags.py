@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from annotation.models import Job
+from annotation.progress import progress_bar
 from routing.app.management.commands._common import get_project
 from routing.app.tasks import TAGS_JOB, compute_tags_task, run_tags_job
 
@@ -29,7 +30,8 @@ class Command(BaseCommand):
             job.enqueue(compute_tags_task)
             self.stdout.write(f"job {job.pk} queued on 'tags'")
             return
-        result = run_tags_job(job.pk)
+        with progress_bar("textual tags", unit="instance", verbosity=opts["verbosity"]):
+            result = run_tags_job(job.pk)
         self.stdout.write(
             f"job {job.pk}: {result['computed']} of {result['instances']} instances tagged "
             f"(the rest were already stored)"
