@@ -78,6 +78,8 @@ def in_words(error: SchemeError) -> str:
     message = str(error).split(": ", 1)[-1] if error.field else str(error)
     if message == "is required":
         return f"{field_title(where)}: please choose an answer."
+    if message.startswith(("is ", "must ")):
+        return f"{field_title(where)} {message}."
     return f"{field_title(where)}: {message}."
 
 

@@ -14,16 +14,19 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from annotation import permissions
 from annotation.core.schemes import SchemeError, validate_scheme_config
 from annotation.models import Project
 from annotation.workflow import assignment as tasks
-from annotation.workflow.access import NotAllowed, annotating, annotator_project
+from annotation.workflow.access import NotAllowed, annotating, annotator_project, check_can_annotate
 from annotation.workflow.api import attempt_payload
+from annotation.workflow.edits import frozen_reason, recent_work
 from annotation.workflow.guidelines import guidelines_for
-from annotation.workflow.models import QualificationAttempt
+from annotation.workflow.models import Assignment, QualificationAttempt, SkipReason
 from annotation.workflow.payload import task_payload
 from annotation.workflow.qualification import (
     QualificationError,
@@ -43,7 +46,10 @@ CSP = (
 
 
 def strict_csp(view):
+    """The CSP above, and never cached: counts and leases must be fresh after Back or a reload."""
+
     @wraps(view)
+    @never_cache
     def wrapped(request, *args, **kwargs):
         response = view(request, *args, **kwargs)
         response["Content-Security-Policy"] = CSP
@@ -53,12 +59,34 @@ def strict_csp(view):
     return wrapped
 
 
+# What the ends and middle of HelpSteer2's 0-4 ratings mean, shown on the form beside the digits.
+RATING_ANCHORS = {
+    "helpfulness": ["not helpful", "slightly", "partly", "mostly", "perfectly helpful"],
+    "correctness": ["all wrong", "mostly wrong", "partly right", "mostly right", "all correct"],
+    "coherence": ["incoherent", "hard to follow", "some lapses", "mostly clear", "perfectly clear"],
+    "complexity": ["anyone could write", "basic", "some education", "expertise", "specialist"],
+    "verbosity": ["terse", "short", "balanced", "long", "very long"],
+}
+
+
 def _project(request: HttpRequest, name: str) -> Project:
     return get_object_or_404(permissions.visible_projects(request.user), name=name)
 
 
 def _guidelines(project: Project) -> str:
     return render_markdown(guidelines_for(project.scheme.get("kind", "multipref")))
+
+
+def annotator_counts(user, project: Project) -> dict:
+    """done / skipped / available, the task held now, and the total this annotator can reach."""
+    counts = tasks.annotator_progress(user, project)
+    counts["held"] = Assignment.objects.filter(
+        user=user, instance__project=project, status=Assignment.Status.ACTIVE, expires_at__gt=timezone.now()
+    ).count()
+    counts["remaining"] = counts["available"] + counts["held"]
+    counts["total"] = counts["done"] + counts["remaining"]
+    counts["percent"] = round(100 * counts["done"] / counts["total"]) if counts["total"] else 100
+    return counts
 
 
 @login_required
@@ -74,7 +102,7 @@ def workflow_home(request: HttpRequest) -> HttpResponse:
         row = {"project": project, "annotator": annotator, "manager": manager}
         if annotator:
             row["qualification"] = status_of(request.user, project)
-            row["progress"] = tasks.annotator_progress(request.user, project)
+            row["progress"] = annotator_counts(request.user, project)
         rows.append(row)
     return render(request, "workflow/home.html", {"rows": rows})
 
@@ -117,10 +145,24 @@ def qualification(request: HttpRequest, project: str) -> HttpResponse:
         except QualificationError as error:
             context["error"] = str(error)
     if "attempt" in context:
+        # Guidelines come first: open over a fresh attempt, closed once answers were tried.
+        context["guidelines_open"] = "always" if request.method == "GET" else ""
         context["options"] = [
             {"value": v, "label": label, "key": n} for n, (v, label) in enumerate(options_for(project_obj), 1)
         ]
     return render(request, "workflow/qualification.html", context)
+
+
+def _rating_rows(scheme: dict) -> list[dict]:
+    """Per attribute: its values with their anchor words (when the scale is the usual 0-4)."""
+    low, high = scheme["rating_range"]
+    rows = []
+    for attribute in scheme["attributes"]:
+        anchors = RATING_ANCHORS.get(attribute, [])
+        words = anchors if len(anchors) == high - low + 1 else [""] * (high - low + 1)
+        values = [{"value": v, "anchor": words[v - low]} for v in range(low, high + 1)]
+        rows.append({"name": attribute, "values": values, "ends": [values[0], values[-1]]})
+    return rows
 
 
 def _form_context(project: Project) -> dict:
@@ -129,6 +171,7 @@ def _form_context(project: Project) -> dict:
         return {
             "kind": "helpsteer2",
             "attributes": scheme["attributes"],
+            "rating_rows": _rating_rows(scheme),
             "rating_values": list(range(scheme["rating_range"][0], scheme["rating_range"][1] + 1)),
             "preference_options": [
                 {"value": v, "label": label, "key": n} for n, (v, label) in enumerate(options_for(project), 1)
@@ -140,8 +183,39 @@ def _form_context(project: Project) -> dict:
         "scale_options": [
             {"value": v, "label": label, "key": n} for n, (v, label) in enumerate(options_for(project), 1)
         ],
-        "aspects": [{"name": a, "reasons": scheme["reasons"].get(a, [])} for a in scheme["aspects"]],
+        "aspects": [
+            {
+                "name": a,
+                "reasons": [{"value": r, "key": n} for n, r in enumerate(scheme["reasons"].get(a, []), 1)],
+            }
+            for a in scheme["aspects"]
+        ],
         "justification_required": scheme["justification_required"],
+    }
+
+
+def _not_annotating(request: HttpRequest, project: Project, error: NotAllowed) -> HttpResponse:
+    """A page saying what to do instead (researchers follow "Annotate" links too), not a bare 403."""
+    context = {
+        "project": project,
+        "message": str(error),
+        "code": error.code,
+        "manager": permissions.can_manage_project(request.user, project),
+    }
+    return render(request, "workflow/not_annotating.html", context, status=403)
+
+
+def _page_context(request: HttpRequest, project: Project) -> dict:
+    """What every task-like page shows: guidelines, fresh counts, recent work, the speed threshold."""
+    return {
+        "project": project,
+        "guidelines_html": _guidelines(project),
+        "progress": annotator_counts(request.user, project),
+        "recent": recent_work(request.user, project, limit=8),
+        "min_seconds": settings_for(project).min_seconds,
+        "skip_reasons": [
+            {"value": v, "label": label, "key": n} for n, (v, label) in enumerate(SkipReason.choices, 1)
+        ],
     }
 
 
@@ -156,15 +230,41 @@ def task_page(request: HttpRequest, project: str) -> HttpResponse:
     except NotAllowed as error:
         if error.code == "not-qualified":
             return redirect(reverse("workflow-qualification", args=[project_obj.name]))
-        raise PermissionDenied(str(error)) from error
-    context = {
-        "project": project_obj,
-        "guidelines_html": _guidelines(project_obj),
-        "progress": tasks.annotator_progress(request.user, project_obj, ctx),
-    }
+        return _not_annotating(request, project_obj, error)
+    context = _page_context(request, project_obj)
     if choice.assignment is not None:
         context["task"] = task_payload(choice.assignment, choice.annotator_why)
         context["form"] = _form_context(project_obj)
+    return render(request, "workflow/task.html", context)
+
+
+@login_required
+@strict_csp
+def edit_page(request: HttpRequest, project: str, task: int) -> HttpResponse:
+    """One of the annotator's submitted tasks, its answer filled in, to change until a dataset freezes it."""
+    project_obj = _project(request, project)
+    try:
+        check_can_annotate(request.user, project_obj)
+    except NotAllowed as error:
+        return _not_annotating(request, project_obj, error)
+    assignment = get_object_or_404(
+        Assignment.objects.select_related("instance__project", "label"),
+        pk=task,
+        user=request.user,
+        instance__project=project_obj,
+        status=Assignment.Status.SUBMITTED,
+    )
+    context = _page_context(request, project_obj)
+    context.update(
+        {
+            "task": task_payload(assignment, []),
+            "form": _form_context(project_obj),
+            "editing": True,
+            "given_answer": assignment.label.answers if assignment.label else {},
+            "frozen": frozen_reason(assignment.label) if assignment.label else "its label is gone",
+            "edit_count": assignment.label.edits.count() if assignment.label else 0,
+        }
+    )
     return render(request, "workflow/task.html", context)
 
 
@@ -178,6 +278,14 @@ def progress_page(request: HttpRequest, project: str) -> HttpResponse:
     quota = tasks.quotas(project_obj)
     rows = list(tasks.instance_progress(project_obj)[:2000])
     done = sum(min(r.done_normal, quota["normal"]) + min(r.done_expert, quota["expert"]) for r in rows)
+    reasons = dict(SkipReason.choices)
+    skipped = [
+        {"instance": a.instance.external_id, "user": a.user.username, "at": a.finished_at,
+         "reason": reasons.get(a.skip_reason, a.skip_reason or "no reason given")}
+        for a in Assignment.objects.filter(instance__project=project_obj, status=Assignment.Status.SKIPPED)
+        .select_related("instance", "user")
+        .order_by("-finished_at")[:500]
+    ]  # fmt: skip
     return render(
         request,
         "workflow/progress.html",
@@ -187,6 +295,7 @@ def progress_page(request: HttpRequest, project: str) -> HttpResponse:
             "quota": quota,
             "done": done,
             "needed": len(rows) * (quota["normal"] + quota["expert"]),
+            "skipped": skipped,
             "source": tasks.instances_for_people(project_obj).description,
             "annotators": tasks.annotator_quality(project_obj),
         },

@@ -53,21 +53,36 @@ def _project(researcher, name: str, kind: str, overlap: dict):
     inst.response_b = "Just write **hello**."
     inst.save()
     queue_all(project)
-    _settings(project, gold_rate=0.0, min_seconds=5)
+    _settings(project, gold_rate=0.0, min_seconds=600)  # every keyboard answer here is "too fast"
     return project
+
+
+def close_guidelines(page) -> None:
+    """The guidelines open by themselves before a test and on a session's first task; Esc closes them."""
+    page.wait_for_selector("dialog#guidelines[open]")
+    page.keyboard.press("Escape")
+    page.wait_for_selector("dialog#guidelines:not([open])", state="attached")
+
+
+def submit_past_warning(page) -> None:
+    """Ctrl+Enter shows the too-fast warning; Ctrl+Enter again submits anyway."""
+    page.keyboard.press("Control+Enter")
+    page.wait_for_selector("#form-warning:not([hidden])")
+    page.keyboard.press("Control+Enter")
 
 
 def _answer_qualification(page, project, right: bool) -> None:
     from annotation.workflow.models import QualificationAttempt, QualificationItem
 
     attempt = QualificationAttempt.objects.filter(project=project, finished_at=None).latest("id")
+    close_guidelines(page)
     expected = {i["prompt"]: i["expected"] for i in DEMO_ITEMS}
     by_id = {i.pk: i for i in QualificationItem.objects.filter(pk__in=attempt.item_ids)}
     for item_id in attempt.item_ids:
         winner = expected[by_id[item_id].prompt]
         if not right:
             winner = "B" if winner == "A" else "A"
-        page.keyboard.press("1" if winner == "A" else "5")  # A clearly better / B clearly better
+        page.keyboard.press("1" if winner == "A" else "5")  # Response 1 / Response 2 clearly better
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#qual-result")
 
@@ -98,6 +113,7 @@ def test_sign_in_qualify_and_annotate_multipref_by_keyboard(page, live_server, r
     shot(page, "04-qualification-passed")
     page.keyboard.press("Enter")  # "Start annotating"
     page.wait_for_selector("#answer-form[data-mode=task]")
+    close_guidelines(page)  # the first task of the session shows them
 
     # the multi-turn prompt and the code block are rendered; guidelines open with "?"
     assert page.locator(".prompt .turn").count() == 3
@@ -112,22 +128,26 @@ def test_sign_in_qualify_and_annotate_multipref_by_keyboard(page, live_server, r
     for n in range(3):
         task_id = page.get_attribute("#answer-form", "data-task")
         assert page.locator("fieldset.question.current").first.get_attribute("data-name") == "overall"
-        page.keyboard.press("2")  # overall: A slightly better
-        page.keyboard.press("1")  # helpfulness: A clearly better
-        page.keyboard.press("Shift+Tab")  # back to the helpfulness reasons ...
-        page.keyboard.press("Space")  # ... tick the last one ("better tone")
+        page.keyboard.press("2")  # overall: Response 1 slightly better
+        page.keyboard.press("1")  # helpfulness: Response 1 clearly better; the highlight moves to its reasons
+        page.keyboard.press("8")  # tick the eighth reason ("better tone") ...
+        page.keyboard.press("Enter")  # ... and go on
         page.keyboard.press("3")  # truthfulness: tie
-        page.keyboard.press("4")  # harmlessness: B slightly better
-        assert page.evaluate("document.activeElement.id") == "justification"
+        page.keyboard.press("Enter")  # no reason
+        page.keyboard.press("4")  # harmlessness: Response 2 slightly better
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "submit-btn"  # never the text field
+        page.keyboard.press("j")
         page.keyboard.type(f"note {n}")
         if n == 0:
             shot(page, "06-multipref-task-filled")
-        page.keyboard.press("Control+Enter")
+        submit_past_warning(page)
         wait_for_next(page, task_id)
         done.append(int(task_id))
     # skip one with "S"
     skipped = int(page.get_attribute("#answer-form", "data-task"))
     page.keyboard.press("s")
+    page.keyboard.press("1")  # reason: unsure
     wait_for_next(page, skipped)
     assert page.inner_text("#done-count") == "3"
     shot(page, "07-after-three-and-a-skip")
@@ -152,25 +172,31 @@ def test_annotate_helpsteer2_by_keyboard(page, live_server, researcher):
     sign_in(page, base, "rater", next_url="/annotate/")
     page.keyboard.press("Enter")  # "Next task" has the focus on the annotator home
     page.wait_for_selector("#answer-form[data-kind=helpsteer2]")
+    close_guidelines(page)
     for n in range(3):
         task_id = page.get_attribute("#answer-form", "data-task")
         for digit in "4432134321":  # five ratings of Response 1, then five of Response 2
             page.keyboard.press(digit)
         page.keyboard.press("2")  # @Response 1 is better
-        assert page.evaluate("document.activeElement.id") == "justification"
-        if n == 0:  # a justification without a preference statement is refused, naming the field
+        assert page.evaluate("document.activeElement.id") == "submit-btn"
+        page.keyboard.press("j")
+        if n == 0:  # a justification without a preference statement is refused, next to the field
             page.keyboard.type("Both are fine.")
-            page.keyboard.press("Control+Enter")
-            page.wait_for_selector("#form-error:not([hidden])")
-            assert "justification" in page.inner_text("#form-error")
+            submit_past_warning(page)
+            page.wait_for_selector(".justification .field-error")
+            assert "preference statement" in page.inner_text(".justification .field-error")
             shot(page, "08-helpsteer2-error")
             page.keyboard.press("Control+a")
-        page.keyboard.type("@Response 1 is better than @Response 2 because it is correct.")
-        page.keyboard.press("Control+Enter")
+            page.keyboard.type("@Response 1 is better than @Response 2 because it is correct.")
+            page.keyboard.press("Control+Enter")  # the warning was already seen for this answer
+        else:
+            page.keyboard.type("@Response 1 is better than @Response 2 because it is correct.")
+            submit_past_warning(page)
         wait_for_next(page, task_id)
     shot(page, "09-helpsteer2-next")
     skipped = page.get_attribute("#answer-form", "data-task")
     page.keyboard.press("S")
+    page.keyboard.press("3")  # reason: broken
     wait_for_next(page, skipped)
     labels = HumanLabel.objects.filter(annotator=person)
     assert labels.count() == 3
@@ -208,6 +234,7 @@ def test_xss_payloads_are_inert_in_the_browser(page, live_server, researcher):
     qualified_annotator(project, "target")
     sign_in(page, base, "target", next_url=f"/annotate/{project.name}/task/")
     page.wait_for_selector(".response")
+    close_guidelines(page)
     page.wait_for_timeout(300)  # give any onerror / onload a chance to fire
     for link in page.locator(".md a").all():  # click every link the content produced
         link.click(modifiers=["Control"], no_wait_after=True)
