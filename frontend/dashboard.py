@@ -32,7 +32,8 @@ from annotation.judging.services import judge_report
 from annotation.models import HumanLabel, Job, LabelSource, LMLabel, Project
 from annotation.workflow.assignment import instance_progress, quotas
 from annotation.workflow.views import strict_csp
-from routing.app.models import RoutingDecision, RoutingRun, TagValue
+from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
+from routing.training.models import PPMLoopRun
 
 # The tiers every project has (``assignment.quotas`` reads these two); a project may name more.
 BASE_TIERS = ("normal", "expert")
@@ -59,8 +60,9 @@ RECENT_JOBS = 15
 
 
 def _managed_project(request: HttpRequest, name: str) -> Project:
-    """The project, if this user manages it: 404 when it does not exist, 403 when it is not theirs."""
-    project = get_object_or_404(Project, name=name)
+    """The project, if this user manages it: 404 when it does not exist or the user is not a member (the same
+    answer, so outsiders cannot probe names), 403 for its annotators."""
+    project = get_object_or_404(permissions.visible_projects(request.user), name=name)
     if not permissions.can_manage_project(request.user, project):
         raise PermissionDenied("Only the project's researchers and admins may open its dashboard.")
     return project
@@ -179,6 +181,16 @@ def _jobs(project: Project) -> list[Job]:
     return jobs
 
 
+def _curve_state(project: Project) -> dict[str, Any]:
+    """The newest PPM (its budget curve is drawn from it) and the newest PPM loop (its live progress)."""
+    loop = PPMLoopRun.objects.filter(project=project).select_related("job").order_by("-id").first()
+    return {
+        "ppm": PPMArtifact.objects.filter(project=project).order_by("-id").first(),
+        "loop": loop,
+        "loop_job": loop.job if loop else None,
+    }
+
+
 def _context(request: HttpRequest, project: Project, form: dict | None = None) -> dict[str, Any]:
     form = form or {}
     values = form.get("values")
@@ -218,6 +230,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
             set(LMLabel.objects.filter(instance__project=project).values_list("judge", flat=True))
         ),
         "jobs": _jobs(project),
+        "curve": _curve_state(project),
     }
 
 

@@ -29,8 +29,9 @@ from annotation.models import Job, ProjectMembership
 from annotation.workflow.assignment import instance_progress, quotas
 from annotation.workflow.views import strict_csp
 from frontend.dashboard import _managed_project, _texts
-from routing.training import services as training
+from routing.training import launch
 from routing.training.models import RewardModelRun, RoutingExperiment
+from routing.training.services import TrainingError
 
 SCHEMES = {MULTIPREF: "MultiPref (5-point preference per aspect, reasons)",
            HELPSTEER2: "HelpSteer2 (0-4 ratings, 7-option preference)"}  # fmt: skip
@@ -184,11 +185,11 @@ def start_training(request: HttpRequest, project: str) -> HttpResponse:
     kind, loss = request.POST.get("kind", "proxy"), request.POST.get("loss", "bt")
     try:
         if version is None:
-            raise training.TrainingError("Version: choose one of the project's dataset versions.")
+            raise TrainingError("Version: choose one of the project's dataset versions.")
         if kind not in RM_KINDS or loss not in RM_LOSSES:
-            raise training.TrainingError(f"Kind and loss: choose from {RM_KINDS} and {RM_LOSSES}.")
-        run = training.start_reward_model_run(project_obj, version, loss=loss, kind=kind, user=request.user)
-    except training.TrainingError as error:
+            raise TrainingError(f"Kind and loss: choose from {RM_KINDS} and {RM_LOSSES}.")
+        run = launch.start_reward_model_run(project_obj, version, loss=loss, kind=kind, user=request.user)
+    except TrainingError as error:
         messages.error(request, str(error))
     else:
         messages.success(request, f"Started reward-model run #{run.pk} ({kind}, {loss}) on {version.name}.")

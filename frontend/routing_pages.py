@@ -1,7 +1,7 @@
 """The researcher's routing loop in the browser: tags, the PPM loop, the budget curve, routing runs.
 
 One page per project (``/projects/<name>/routing/``) walks through the steps in order; each step starts the
-same job or service the command line uses (the tags job and task, ``routing.training.services
+same job or service the command line uses (the tags job and task, ``routing.training.launch
 .start_ppm_loop``, ``routing.app.services.route_project``), and jobs report progress that the page polls
 from ``/api/jobs/<id>/`` (``static/frontend/jobs.js``). A routing run has its own page: the instances sent to
 people with their gain and the tags that drove them, and the per-tag gain chart. Only the project's
@@ -31,7 +31,7 @@ from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValu
 from routing.app.services import RoutingError, route_project
 from routing.app.tasks import TAGS_JOB, compute_tags_task
 from routing.strategies import STRATEGIES
-from routing.training import services as training
+from routing.training import launch
 from routing.training.loop import PAPER_TABLE2
 from routing.training.models import PPMLoopRun, RoutingExperiment
 
@@ -268,9 +268,7 @@ def start_loop(request: HttpRequest, project: str) -> HttpResponse:
         messages.error(request, str(error))
         return _back(project_obj, "#loop")
     compute = request.POST.get("compute_tags") == "on"
-    loop = training.start_ppm_loop(
-        project_obj, judge, k=k, seed=seed, compute_tags=compute, user=request.user
-    )
+    loop = launch.start_ppm_loop(project_obj, judge, k=k, seed=seed, compute_tags=compute, user=request.user)
     messages.success(request, f"Started PPM loop #{loop.pk} (K={k}, judge {judge}).")
     return _back(project_obj, "#loop")
 

@@ -27,6 +27,9 @@ cat <<MSG
 
 HybridPref demo is running: http://$HOST:$PORT/   (API docs: http://$HOST:$PORT/api/docs/)
 Sign in with one of the logins printed above. Press Ctrl-C to stop.
+The worker is computing the tags and the PPM loop of the 1,000-instance project demo-routing; sign in as
+demo-researcher and open http://$HOST:$PORT/projects/demo-routing/ : the budget curve appears there within a
+few minutes (progress is shown meanwhile), then pick a budget and route at /projects/demo-routing/routing/.
 Try an upload import through the worker:
   TOKEN=\$(curl -s -d username=demo-researcher -d password=<password> http://$HOST:$PORT/api/auth/token/ | sed 's/.*"token":"\\([^"]*\\)".*/\\1/')
   curl -H "Authorization: Token \$TOKEN" -F file=@annotation/demo/sample_instances.jsonl -F on_existing=update http://$HOST:$PORT/api/projects/demo/imports/

@@ -27,13 +27,14 @@ def test_roles(client, project, researcher, annotator, admin_user):
     anonymous = client.get(_url(project))
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/?next=")
     assert client.post(_url(project), {"human_budget": "3"}).status_code == 302
-    for user, expected in [(researcher, 200), (admin_user, 200), (annotator, 403), (other, 403)]:
+    # A member without the right role is refused (403); anyone else is told there is no such project (404).
+    for user, expected in [(researcher, 200), (admin_user, 200), (annotator, 403), (other, 404)]:
         client.force_login(user)
         assert client.get(_url(project)).status_code == expected, user
         assert client.get(_url(project) + "?agreement=1").status_code == expected, user
-    for user in (annotator, other):
+    for user, expected in ((annotator, 403), (other, 404)):
         client.force_login(user)
-        assert client.post(_url(project), {"human_budget": "3"}).status_code == 403
+        assert client.post(_url(project), {"human_budget": "3"}).status_code == expected
     assert _settings(project)[0] is None
     client.force_login(researcher)
     assert client.get("/projects/nope/").status_code == 404
@@ -111,8 +112,8 @@ def test_export_button_creates_a_job(
     from annotation.models import Job
 
     url = _url(filled, "datasets/v1/export/")
-    client.force_login(annotator)
-    assert client.post(url, {"format": "all"}).status_code == 403
+    client.force_login(annotator)  # not a member of the project
+    assert client.post(url, {"format": "all"}).status_code == 404
     client.force_login(researcher)
     assert client.get(url).status_code == 405
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -157,8 +158,8 @@ def test_build_form_starts_a_build_job_from_the_latest_routing_run(
     from routing.app.models import RoutingRun
 
     url = _url(filled, "datasets/build/")
-    client.force_login(annotator)
-    assert client.post(url, {"name": "x", "mode": "all_lm"}).status_code == 403
+    client.force_login(annotator)  # not a member of the project
+    assert client.post(url, {"name": "x", "mode": "all_lm"}).status_code == 404
     client.force_login(researcher)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(url, {"name": "hybrid-v2", "mode": "routing", "judge": "judge-x"})

@@ -1,4 +1,11 @@
-"""``manage.py setup_demo``: a demo project from the sample data we ship, and demo logins.
+"""``manage.py setup_demo``: the demo projects, and demo logins.
+
+Two small projects over the 12 sample prompts we ship (one per annotation scheme), and ``demo-routing``:
+1,000 generated instances (``annotation.demo.generator``: categories, three simulated annotators each, an LM
+judge asked in both orders whose errors sit on long and safety-related pairs). For that project the command
+queues one PPM loop that first computes the missing textual tags, so the demo's worker fills in the budget
+curve in the background at first start (the routing page shows the job's progress meanwhile); a later run
+queues nothing while a loop is pending or has succeeded.
 
 Passwords are random and new on every run (printed once, and written to the data directory), so a demo
 never runs with credentials that are in the repository.
@@ -16,6 +23,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from annotation.core.schemes import HELPSTEER2, MULTIPREF, default_scheme_config
+from annotation.demo.generator import JUDGE, DemoSpec, write_jsonl
 from annotation.importing.writer import import_file
 from annotation.models import Project, ProjectMembership, Role, UserProfile
 
@@ -35,6 +43,12 @@ DEMO_PROJECTS = [
         "The same prompts, HelpSteer2 scheme (0-4 ratings, 7-option preference).",
     ),
 ]
+
+ROUTING_PROJECT = (
+    "demo-routing",
+    "1,000 generated instances (annotation/demo/generator.py): tags, the PPM loop and the budget curve.",
+)
+ROUTING_LOOP_K = 100  # candidate mixes: enough for a smooth curve, a few minutes on two CPU cores
 
 
 class Command(BaseCommand):
@@ -56,7 +70,10 @@ class Command(BaseCommand):
                 )
                 self._send_to_people(project)
                 projects.append(project)
+            routing_project = self._routing_project()
+            projects.append(routing_project)
             logins = [self._user(projects, *spec) for spec in DEMO_USERS]
+        self._queue_ppm_loop(routing_project)
         lines = [f"  {name:16} {password:24} ({role})" for name, password, role in logins]
         path = Path(settings.DATA_DIR) / "demo-logins.txt"
         path.write_text("\n".join(lines) + "\n")
@@ -80,6 +97,43 @@ class Command(BaseCommand):
                 project=project, user=user, defaults={"role": project_role}
             )
         return name, password, role
+
+    def _routing_project(self) -> Project:
+        """The generated 1,000-instance project (the file is regenerated: same seed, same content)."""
+        name, description = ROUTING_PROJECT
+        project, _ = Project.objects.get_or_create(
+            name=name, defaults={"description": description, "scheme": default_scheme_config(MULTIPREF),
+                                 "overlap": {"normal": 1, "expert": 1}, "human_budget_fraction": 0.25},
+        )  # fmt: skip
+        path = write_jsonl(Path(settings.DATA_DIR) / "demo" / f"{name}.jsonl", DemoSpec())
+        report = import_file(project, path, on_existing="update")
+        self.stdout.write(
+            f"Demo project {name!r}: {report.records} generated instances ({report.created} new)."
+        )
+        if apps.is_installed("annotation.workflow"):
+            from annotation.workflow.demo import load_demo_qualification
+
+            load_demo_qualification(project)
+        return project
+
+    def _queue_ppm_loop(self, project: Project) -> None:
+        """Queue tags + the PPM loop for the worker, unless a loop is pending (queued) or has succeeded."""
+        if not apps.is_installed("routing.training"):
+            return
+        from routing.training.launch import start_ppm_loop
+        from routing.training.models import PPMLoopRun, Status
+
+        latest = PPMLoopRun.objects.filter(project=project).order_by("-id").first()
+        if latest is not None and latest.status in (Status.PENDING, Status.SUCCEEDED):
+            self.stdout.write(
+                f"PPM loop #{latest.pk} of {project.name!r} is {latest.status}; nothing queued."
+            )
+            return
+        loop = start_ppm_loop(project, JUDGE, k=ROUTING_LOOP_K, compute_tags=True)
+        self.stdout.write(
+            f"Queued PPM loop #{loop.pk} for {project.name!r} (tags first): the worker draws its budget curve "
+            f"in a few minutes; follow it at /projects/{project.name}/routing/."
+        )
 
     def _send_to_people(self, project: Project) -> None:
         """Qualification items, and every sample instance queued for people (no routing run in the demo)."""
