@@ -136,7 +136,8 @@ def _with_previous(rows: QuerySet, user) -> QuerySet:
 def _not_done_by(rows: QuerySet, user) -> QuerySet:
     """Minus instances this person submitted, skipped or holds, or labelled (indexed NOT EXISTS each)."""
     held = [Status.SUBMITTED, Status.SKIPPED, Status.ACTIVE]
-    labelled = HumanLabel.objects.filter(instance=OuterRef("instance_id"), annotator_ref=annotator_ref(user))
+    # By the user foreign key (indexed), not the text reference: platform labels carry both.
+    labelled = HumanLabel.objects.filter(instance=OuterRef("instance_id"), annotator=user)
     return rows.exclude(Exists(_yours(user).filter(status__in=held))).exclude(Exists(labelled))
 
 
