@@ -185,15 +185,9 @@ def test_export_dataset_command(pandalm, tmp_path):
 
 
 def test_routing_run_decisions_pick_the_human_set(pandalm):
-    from django.apps import apps
-
     from annotation.datasets.services import build_dataset_version
+    from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun
 
-    if not apps.is_installed("routing.app"):
-        pytest.skip("routing.app is not installed")
-    PPMArtifact = apps.get_model("routing", "PPMArtifact")
-    RoutingRun = apps.get_model("routing", "RoutingRun")
-    RoutingDecision = apps.get_model("routing", "RoutingDecision")
     ppm = PPMArtifact.objects.create(name="ppm-test", kind="linear", path="/nonexistent")
     run = RoutingRun.objects.create(
         project=pandalm, budget=100, strategy="top-k-gain", ppm=ppm, predicted_performance=0.7

@@ -1,35 +1,13 @@
-"""Set-up for the judging app's tests.
-
-Until ``annotation.judging`` is in INSTALLED_APPS, settings read it from HYBRIDPREF_EXTRA_APPS: it is added
-there before Django loads the settings. Django is set up here if nothing has done it yet.
-"""
+"""Fixtures of the judging app's tests: recorded LM answers and the PandaLM rows."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 
-_APP = "annotation.judging"
-_extra = [a for a in os.environ.get("HYBRIDPREF_EXTRA_APPS", "").split(",") if a]
-if _APP not in _extra:
-    os.environ["HYBRIDPREF_EXTRA_APPS"] = ",".join([*_extra, _APP])
-
-import django  # noqa: E402
-from django.apps import apps  # noqa: E402
-
-if not apps.ready:
-    django.setup()
-
 FIXTURES = Path(__file__).parent / "fixtures"
-
-
-@pytest.fixture
-def judging_app() -> None:
-    if not apps.is_installed(_APP):
-        pytest.skip(f"{_APP} is not installed (settings were loaded before tests/judging/conftest.py)")
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from annotation.models import HumanLabel, Instance, Job, LMLabel, Project
 from models.lm.judge import Judge
 from models.lm.prompts import get_template
 
-pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("judging_app")]
+pytestmark = pytest.mark.django_db
 CONFIG = {"backend": "openai", "model": "fake-model", "base_url": "http://127.0.0.1:9/v1", "name": "fake"}
 
 

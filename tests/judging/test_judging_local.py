@@ -53,7 +53,6 @@ def test_generation_and_scoring(backend: LocalBackend) -> None:
 
 
 @pytest.mark.django_db
-@pytest.mark.usefixtures("judging_app")
 def test_judge_pandalm_pairs_in_both_orders(backend: LocalBackend, pandalm_rows: list[dict]) -> None:
     from annotation.judging.models import LMJudgment
     from annotation.judging.services import judge_project

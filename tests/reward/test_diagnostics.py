@@ -133,7 +133,8 @@ def test_diagnose_says_noise_when_noise_dominates():
     text = dg.format_diagnosis({"heldout": d})
     assert "Signal < noise" in text and "human share" in text and "do differ from random" in text
     assert "comes from the human share" in text and "share 30% of their humans" in text
-    assert "cannot be seen to beat" in text or "differs from" in text
+    # Noise dominates and 3 seeds are few: the paired difference stays inside one sd of zero.
+    assert "Conclusion: routing cannot be seen to beat a single random mix here" in text
 
 
 def test_diagnose_sees_signal_when_it_is_there():

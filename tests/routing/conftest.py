@@ -37,16 +37,3 @@ def synthetic_table(n: int = 600, seed: int = 0) -> TagTable:
 @pytest.fixture(scope="module")
 def table() -> TagTable:
     return synthetic_table()
-
-
-_APP = "routing.app"
-
-
-@pytest.fixture(autouse=True)
-def _routing_app_installed(request) -> None:
-    """Database tests need the app: until it is in INSTALLED_APPS run with HYBRIDPREF_EXTRA_APPS=routing.app."""
-    if request.node.get_closest_marker("django_db"):
-        from django.apps import apps
-
-        if not apps.is_installed(_APP):
-            pytest.skip(f"{_APP} is not installed: run with HYBRIDPREF_EXTRA_APPS={_APP}")

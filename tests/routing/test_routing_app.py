@@ -1,7 +1,4 @@
-"""The Django layer: tag computation job (resumable), PPM registration, routing runs, gain report, API.
-
-Run with HYBRIDPREF_EXTRA_APPS=routing.app,annotation.judging until both are in INSTALLED_APPS.
-"""
+"""The Django layer: tag computation job (resumable), PPM registration, routing runs, gain report, API."""
 
 from __future__ import annotations
 
@@ -170,7 +167,7 @@ def test_fit_ppm_route_and_gain_report(project, instances, fake, tmp_path, capsy
     out = tmp_path / "gain.csv"
     call_command("gain_report", project.name, "--ppm", "ppm1", "--n", "3", "--trials", "2", "--out", str(out))
     lines = out.read_text().splitlines()
-    assert lines[0] == "tag,carriers,n,gain,gain_per_instance" and len(lines) == 91
+    assert lines[0] == "tag,group,carriers,n,gain,gain_per_instance" and len(lines) == 91
     assert "written to" in capsys.readouterr().out
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import numpy as np
 import pytest
 
@@ -39,7 +41,10 @@ CASES = {
 @pytest.fixture(scope="module")
 def tags() -> dict[str, dict[str, float]]:
     """Every tag for every case in both modes, computed once (loads MiniLM and spaCy)."""
-    pytest.importorskip("sentence_transformers")
+    if importlib.util.find_spec("sentence_transformers") is None:
+        pytest.fail(
+            "sentence-transformers is not installed: it is a required dependency, run scripts/setup.sh"
+        )
     pairs = [TextPair.of(*v) for v in CASES.values()]
     out = {}
     for mode in (RECOMMENDED, PAPER):
