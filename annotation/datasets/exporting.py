@@ -403,6 +403,8 @@ def dataset_card(
         "human_share": counts.get("human_share"),
         "agreement": {
             "mean_human_input_agreement": counts.get("mean_human_agreement"),
+            "mean_human_input_agreement_rows": counts.get("mean_human_agreement_rows"),
+            "human_single_vote_rows": counts.get("human_single_vote_rows"),
             "human_lm_direction_agreement": counts.get("human_lm_agreement"),
             "human_lm_compared": counts.get("human_lm_compared"),
         },
@@ -426,6 +428,21 @@ def dataset_card(
     }
 
 
+def _input_agreement_line(agreement: dict[str, Any], pct) -> str:
+    """Agreement of the human inputs with their aggregate, over multi-vote rows only (a lone vote always
+    agrees with itself and would lift the figure towards 100%), saying how many rows it covers."""
+    value = pct(agreement["mean_human_input_agreement"])
+    rows = agreement.get("mean_human_input_agreement_rows")
+    if rows is None:  # a version built before the figure said what it covers
+        return f"- mean agreement of the human inputs with their aggregate: {value}"
+    single = agreement.get("human_single_vote_rows") or 0
+    left_out = f"; {single} single-vote human rows left out" if single else ""
+    return (
+        f"- mean agreement of the human inputs with their aggregate, over the {rows} human rows with two or "
+        f"more votes: {value}{left_out}"
+    )
+
+
 def card_markdown(card: dict[str, Any]) -> str:
     def pct(value: Any) -> str:
         return "n/a" if value is None else f"{100 * value:.1f}%"
@@ -447,7 +464,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         "",
         "## Agreement",
         "",
-        f"- mean agreement of the human inputs with their aggregate: {pct(card['agreement']['mean_human_input_agreement'])}",
+        _input_agreement_line(card["agreement"], pct),
         f"- human aggregate vs LM label (direction), on {card['agreement']['human_lm_compared']} human rows: "
         f"{pct(card['agreement']['human_lm_direction_agreement'])}",
         "",

@@ -123,7 +123,9 @@ def agreement_report(
         report["aggregation"] = dict(method_result)
     report["lm_judges"] = _judge_stats(project, units, majority_sign, direction_matrix)
     report["per_annotator"] = _per_annotator(project, records)
-    report["per_tag"] = _per_tag(project, units, direction_matrix, majority_sign, tag_keys, max_tag_values)
+    report["per_tag"], report["per_tag_skipped"] = _per_tag(
+        project, units, direction_matrix, majority_sign, tag_keys, max_tag_values
+    )
     return _clean(report)
 
 
@@ -228,7 +230,7 @@ def _tag_groups(
         for instance_id, tag, value in source.tag_values(project):
             if instance_id in position and not isinstance(value, dict | list):
                 groups[f"tag:{tag}"][str(value)].append(position[instance_id])
-    return {key: dict(values) for key, values in groups.items() if len(values) <= max_values}
+    return {key: dict(values) for key, values in groups.items()}
 
 
 def _per_tag(
@@ -238,10 +240,18 @@ def _per_tag(
     majority_sign: list[float | None],
     tag_keys: list[str] | None,
     max_values: int,
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(breakdown per tag value, the tags left out because they have more than ``max_values`` values: a
+    breakdown that long says nothing, and an empty one without a word would look like missing data)."""
     groups = _tag_groups(project, units, tag_keys, max_values)
+    skipped = {
+        key: {"values": len(values), "limit": max_values}
+        for key, values in groups.items()
+        if len(values) > max_values
+    }
+    groups = {key: values for key, values in groups.items() if key not in skipped}
     if not groups or direction.size == 0:
-        return {}
+        return {}, skipped
     judges = _lm_vectors(project, units)
     out: dict[str, Any] = {}
     for key, values in groups.items():
@@ -255,7 +265,7 @@ def _per_tag(
         for value in per_value:
             per_value[value]["instances"] = len(values[value])
         out[key] = per_value
-    return out
+    return out, skipped
 
 
 def format_report(report: dict[str, Any]) -> str:
@@ -297,4 +307,9 @@ def format_report(report: dict[str, Any]) -> str:
                 f"  {value}: instances {stats['instances']}, percent agreement {fmt(stats['percent_agreement'])}, "
                 f"alpha {fmt(stats['alpha'])}" + (f", {extra}" if extra else "")
             )
+    for key, skipped in report.get("per_tag_skipped", {}).items():
+        lines.append(
+            f"per {key}: no breakdown: {skipped['values']} values, more than the {skipped['limit']} a breakdown "
+            "shows (choose a coarser tag, or raise max_tag_values)"
+        )
     return "\n".join(lines)

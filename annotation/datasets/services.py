@@ -407,9 +407,11 @@ def _build_chunk(
         provenance["source"] = source
         counts["ties"] += preference == 0
         if source == DatasetRow.Source.HUMAN:
-            if agg.agreement is not None:
+            if agg.agreement is not None and len(agg.inputs) >= 2:
                 counts["_agreement_sum"] = counts.get("_agreement_sum", 0.0) + agg.agreement
                 counts["_agreement_n"] = counts.get("_agreement_n", 0) + 1
+            elif agg.agreement is not None:  # one vote always agrees with itself: no agreement figure
+                counts["_single_vote"] = counts.get("_single_vote", 0) + 1
             if lm is not None:
                 counts["_lm_compared"] = counts.get("_lm_compared", 0) + 1
                 counts["_lm_agree"] = counts.get("_lm_agree", 0) + (
@@ -437,7 +439,9 @@ def _finish_counts(counts: dict[str, Any]) -> dict[str, Any]:
     agree = counts.pop("_lm_agree", 0)
     counts["human_share"] = counts["human"] / counts["rows"] if counts["rows"] else None
     counts["pairwise_rows"] = counts["rows"] - counts["ties"]
-    counts["mean_human_agreement"] = total / n if n else None
+    counts["mean_human_agreement"] = total / n if n else None  # over rows with two or more votes
+    counts["mean_human_agreement_rows"] = n
+    counts["human_single_vote_rows"] = counts.pop("_single_vote", 0)
     counts["human_lm_agreement"] = agree / compared if compared else None
     counts["human_lm_compared"] = compared
     return counts

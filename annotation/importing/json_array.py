@@ -125,6 +125,7 @@ class _ArrayReader:
         try:
             self.parser.send(piece)
         except ijson.JSONError as error:
+            self._absorb_events()
             raise self._syntax_error(error) from None
         yield from self._assemble()
         self.unfinished_bytes += len(piece)
@@ -174,7 +175,17 @@ class _ArrayReader:
                 yield f"item {self.item} (line {line})", record
             assembler.complete.clear()
 
+    def _absorb_events(self) -> None:
+        """Bring the item count up to the error's position (the piece's events before it were parsed)."""
+        try:
+            for _ in self._assemble():
+                pass
+        except DatasetImportError:
+            pass
+
     def _location(self) -> str:
+        if self.assembler.finished or not self.assembler.started:
+            return f"line {self.line}"
         line = self.assembler.item_line if self.assembler.inside_item else self.line
         return f"item {self.item + 1} (line {line})"
 
@@ -192,9 +203,11 @@ class _ArrayReader:
             problem = "the file ends inside this item (was it cut short?)"
         elif "trailing garbage" in problem:
             problem = "unexpected content after the closing ']'"
+        elif "invalid bytes in UTF8" in problem:
+            problem = "invalid UTF-8 inside a string"
         near = f" near {context!r}" if context else ""
         return DatasetImportError(
             f"invalid JSON: {problem}{near} (within the first {self.position.bytes_read:,} bytes)",
             file=self.path.name,
-            location=self._location() if self.assembler.started else f"line {self.line}",
+            location=self._location(),
         )

@@ -123,10 +123,17 @@ def _parse_line(path: Path, number: int, line: str) -> Any:
     except NonJSONConstant as error:
         message = constant_sentence(line, error.constant)
     except json.JSONDecodeError as error:
-        message = json_error_sentence(line, error, cut_short=not line.endswith("\n"))
+        message = json_error_sentence(line, error, cut_short=_ends_early(line, error))
     except RecursionError:
         message = "the record nests objects and arrays too deeply to be read"
     raise DatasetImportError(message, file=path.name, location=location)
+
+
+def _ends_early(line: str, error: json.JSONDecodeError) -> bool:
+    """The last line, without its newline, stopping inside a string or right where more was expected."""
+    if line.endswith("\n"):
+        return False
+    return error.msg.startswith("Unterminated") or error.pos >= len(line.rstrip())
 
 
 def _csv(path: Path, fmt: str, position: ReadPosition, limits: ImportLimits) -> Iterator[tuple[str, Any]]:

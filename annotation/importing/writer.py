@@ -80,17 +80,25 @@ def import_file(
     if not path.is_file():
         raise DatasetImportError("no such file", file=name)
     limits = limits or configured_limits()
-    fmt = detect_format(path, fmt)
-    report = ImportReport(
-        file=name, format=fmt, on_existing=on_existing, on_repeated_annotator=on_repeated_annotator
-    )
-    mapper = RecordMapper(name, limits, on_repeated_annotator)
-    position = ReadPosition()
-    with transaction.atomic():
-        _Importer(project, report, mapper, on_existing).run(
-            iter_records(path, fmt, position, limits), position, progress
+    try:
+        fmt = detect_format(path, fmt)
+        report = ImportReport(
+            file=name, format=fmt, on_existing=on_existing, on_repeated_annotator=on_repeated_annotator
         )
-        report.notes = dict(mapper.notes)
+        mapper = RecordMapper(name, limits, on_repeated_annotator)
+        position = ReadPosition()
+        with transaction.atomic():
+            _Importer(project, report, mapper, on_existing).run(
+                iter_records(path, fmt, position, limits), position, progress
+            )
+            report.notes = dict(mapper.notes)
+    except DatasetImportError as error:
+        if error.file != path.name or name == path.name:
+            raise
+        # The readers know the file by its name on disk (an upload's is random): say the user's name.
+        raise DatasetImportError(
+            error.reason, file=name, location=error.location, field=error.field
+        ) from None
     return report
 
 
