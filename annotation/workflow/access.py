@@ -14,9 +14,9 @@ from django.db.models import Exists, JSONField, OuterRef, QuerySet, Subquery
 
 from annotation import permissions
 from annotation.models import Project, ProjectMembership, ProjectRole, UserProfile
+from annotation.routes import latest_run_subquery
 from annotation.workflow.models import QualificationAttempt, WorkflowSettings
 from annotation.workflow.settings_store import settings_for
-from routing.app.models import RoutingRun
 
 
 class NotAllowed(Exception):
@@ -54,9 +54,7 @@ def with_annotator_facts(projects: QuerySet[Project], user) -> QuerySet[Project]
             passed.filter(guideline_version=OuterRef("workflow_settings__guideline_version"))
         ),
         wf_passed_any=Exists(passed),
-        wf_latest_run=Subquery(
-            RoutingRun.objects.filter(project=OuterRef("pk")).order_by("-created_at", "-id").values("pk")[:1]
-        ),
+        wf_latest_run=latest_run_subquery("pk"),
     )
 
 

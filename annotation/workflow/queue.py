@@ -1,7 +1,8 @@
 """Which instances need people.
 
-The routing app decides per routing run (``routing.RoutingDecision``); the project's latest run wins. Until a
-project has a routing run, researchers choose instances by hand (``HumanQueueEntry``).
+The routing app decides per routing run; the project's latest run wins. It answers through
+``annotation.routes`` (this app sits below routing and never imports it). Until a project has a routing run,
+researchers choose instances by hand (``HumanQueueEntry``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,9 @@ from dataclasses import dataclass
 from django.db.models import Exists, OuterRef, QuerySet
 
 from annotation.models import Instance, Project
+from annotation.routes import latest_run_id, routing_source
 from annotation.workflow.models import HumanQueueEntry
 from annotation.workflow.quota import ensure_quota_rows
-from routing.app.models import RoutingDecision, RoutingRun
 
 UNKNOWN = object()
 
@@ -29,25 +30,16 @@ class HumanSource:
         """An indexed EXISTS that is true when the instance named by ``OuterRef(instance_ref)`` is in here."""
         if self.run_id is not None:
             return Exists(
-                RoutingDecision.objects.filter(
-                    run_id=self.run_id, instance=OuterRef(instance_ref), route=RoutingDecision.Route.HUMAN
-                )
+                routing_source().human_decisions(self.run_id).filter(instance=OuterRef(instance_ref))
             )
         return Exists(HumanQueueEntry.objects.filter(instance=OuterRef(instance_ref)))
-
-
-def latest_run_id(project: Project) -> int | None:
-    run = RoutingRun.objects.filter(project=project).order_by("-created_at", "-id").values("pk").first()
-    return run["pk"] if run else None
 
 
 def instances_for_people(project: Project, run_id: int | None | object = UNKNOWN) -> HumanSource:
     """The instances that need people; ``run_id`` is the latest routing run when the caller read it already."""
     run = latest_run_id(project) if run_id is UNKNOWN else run_id
     if run is not None:
-        ids = RoutingDecision.objects.filter(run_id=run, route=RoutingDecision.Route.HUMAN).values(
-            "instance_id"
-        )
+        ids = routing_source().human_decisions(run).values("instance_id")
         return HumanSource(
             Instance.objects.filter(project=project, pk__in=ids),
             f"routed-to-humans by routing run #{run}",

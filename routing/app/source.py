@@ -19,13 +19,8 @@ from routing.app.models import RoutingDecision, RoutingRun, TagValue
 class RoutingAppSource:
     """Routing runs and tag values as stored by this app (the latest run of a project decides)."""
 
-    def latest_run(self, project: Project) -> int | None:
-        return (
-            RoutingRun.objects.filter(project=project)
-            .order_by("-created_at", "-id")
-            .values_list("pk", flat=True)
-            .first()
-        )
+    def runs(self) -> QuerySet:
+        return RoutingRun.objects.order_by("-created_at", "-id")
 
     def run_facts(self, run_id: int) -> RunFacts | None:
         run = RoutingRun.objects.select_related("ppm").filter(pk=run_id).first()
