@@ -12,7 +12,7 @@ structure encodes the generator, then keep the b_k highest priorities of row k.
 - ``uniform``: b instances uniformly at random.
 
 :class:`ChunkedSampler` scores huge numbers of uniform candidates at one budget without drawing K x N
-random numbers (the bottleneck the spec measured): see its docstring.
+random numbers (drawing them, not the algebra, is what costs time): see its docstring.
 """
 
 from __future__ import annotations
@@ -144,7 +144,7 @@ class ChunkedSampler:
     Each round draws one permutation of the instances and cuts its first ``n_chunks * s`` positions into
     chunks of s instances (per-chunk tag counts: one O(N F) pass). A candidate is q = b // s whole chunks
     plus the first b - q s instances of one more chunk. Which chunk *positions* each candidate takes is a
-    bank of selections drawn once (the spec's trick: a fresh permutation of the instances turns a fixed batch
+    bank of selections drawn once (the trick: a fresh permutation of the instances turns a fixed batch
     of selections into a fresh batch), so a round costs one permutation, one O(N F) pass and one
     (K x n_chunks) @ (n_chunks x F) product. Because the selections are independent of the permutation,
     every candidate is exactly a uniformly random b-subset; candidates of one round share chunks (they are

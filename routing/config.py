@@ -15,24 +15,24 @@ class Mode:
     """One switch per quirk. Build variants with ``dataclasses.replace(RECOMMENDED, ...)``."""
 
     name: str = "recommended"
-    # --- textual tags (spec 2.1)
+    # --- textual tags (docs/METHOD.md: Textual tags)
     rouge_type: Literal["rougeL", "rouge1"] = "rougeL"
     rouge_unicode_tokens: bool = True  # rouge-score's own tokenizer drops every non-ASCII character
     entity_sim: Literal["jaccard", "authors"] = "jaccard"  # authors: / (2|B| - |A∩B|), strips "the"
     clip_bertscore_length: bool = True
-    # --- binning / counting (spec 2.1, 3)
+    # --- binning / counting (docs/METHOD.md: Textual tags, Candidates and features)
     inclusive_count_edges: bool = False  # authors: a value of exactly 0.33 counts in two bins
     rerank_lengths_in_human_subset: bool = False  # authors: length features become |H|/3 whatever routed
-    # --- candidate feature vector (spec 3)
+    # --- candidate feature vector (docs/METHOD.md: Candidates and features)
     features: Literal["proportions", "counts"] = "proportions"
     human_share_feature: bool = True
-    # --- candidate generation (spec 3)
+    # --- candidate generation (docs/METHOD.md: Candidates and features)
     candidate_kinds: tuple[str, ...] = ("tag_group_fill", "tag_bernoulli", "uniform")
     include_extremes: bool = True  # all-LM and all-human candidates
-    # --- ties (spec 1)
+    # --- ties (docs/METHOD.md: Instance and pool)
     tie_policy: Literal["either_source", "chosen_source"] = "either_source"
     paper_pool_size: int = 7000
-    # --- PPM (spec 5)
+    # --- PPM (docs/METHOD.md: PPM)
     standardize: bool = True
     ridge_cv: bool = True
 

@@ -33,7 +33,7 @@ class TagValue(models.Model):
 
 
 class LengthEdges(models.Model):
-    """Length-quantile bin edges fitted once on a project's whole dataset (spec 2.1), so an instance never
+    """Length-quantile bin edges fitted once on a project's whole dataset (docs/METHOD.md, Textual tags), so an instance never
     changes bin when routing is re-run."""
 
     project = models.ForeignKey("annotation.Project", on_delete=models.CASCADE, related_name="length_edges")

@@ -7,7 +7,7 @@ the file's content hash and the tag versions of the mode: a changed file or a ne
 recomputed, never served stale.
 
 Descriptive tags need LM-tagger answers, which a plain instance file does not have: those 63 columns are
-all zero here. The tag set is data (spec 2.2): an instance file's ``category`` may be added as extra
+all zero here. The tag set is data (docs/METHOD.md, Descriptive tags): an instance file's ``category`` may be added as extra
 columns (``category:<name>``) so the PPM sees more than the textual bins. The Django path builds its
 table from stored ``routing.TagValue`` rows instead (``routing.app.services.project_tag_table``).
 No Django import.
