@@ -99,7 +99,7 @@ def annotator_ref(user) -> str:
     return f"user:{user.pk}"
 
 
-def counting(now: datetime, prefix: str = "") -> Q:
+def occupying_quota_slot(now: datetime, prefix: str = "") -> Q:
     """Assignments that occupy a quota slot: submitted, or leased and not yet expired."""
     return Q(**{f"{prefix}status": Status.SUBMITTED}) | Q(
         **{f"{prefix}status": Status.ACTIVE, f"{prefix}expires_at__gt": now}
