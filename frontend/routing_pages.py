@@ -33,7 +33,8 @@ from routing.app.tasks import TAGS_JOB, compute_tags_task
 from routing.strategies import STRATEGIES
 from routing.training import launch
 from routing.training.loop import PAPER_TABLE2
-from routing.training.models import PPMLoopRun, RoutingExperiment
+from routing.training.models import PPMLoopRun, RoutingExperiment, Status
+from routing.training.services import request_cancel
 
 K_RANGE = (8, 2000)
 DEFAULT_K = 200
@@ -270,6 +271,20 @@ def start_loop(request: HttpRequest, project: str) -> HttpResponse:
     compute = request.POST.get("compute_tags") == "on"
     loop = launch.start_ppm_loop(project_obj, judge, k=k, seed=seed, compute_tags=compute, user=request.user)
     messages.success(request, f"Started PPM loop #{loop.pk} (K={k}, judge {judge}).")
+    return _back(project_obj, "#loop")
+
+
+@login_required
+@require_POST
+def cancel_loop(request: HttpRequest, project: str, loop_id: int) -> HttpResponse:
+    """Cancel a PPM loop: at once when it is still queued, at its next batch of candidates when running."""
+    project_obj = _managed_project(request, project)
+    loop = get_object_or_404(PPMLoopRun, project=project_obj, pk=loop_id)
+    if loop.status not in (Status.PENDING, Status.RUNNING):
+        messages.error(request, f"PPM loop #{loop.pk} is {loop.status}: there is nothing to cancel.")
+    else:
+        request_cancel(loop)
+        messages.success(request, f"Asked PPM loop #{loop.pk} to stop.")
     return _back(project_obj, "#loop")
 
 

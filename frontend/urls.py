@@ -31,6 +31,11 @@ urlpatterns = [
     path("projects/<slug:project>/routing/curve.svg", routing_pages.curve_svg, name="project-routing-curve"),
     path("projects/<slug:project>/routing/tags/", routing_pages.start_tags, name="project-routing-tags"),
     path("projects/<slug:project>/routing/loop/", routing_pages.start_loop, name="project-routing-loop"),
+    path(
+        "projects/<slug:project>/routing/loop/<int:loop_id>/cancel/",
+        routing_pages.cancel_loop,
+        name="project-routing-loop-cancel",
+    ),
     path("projects/<slug:project>/routing/route/", routing_pages.create_run, name="project-routing-route"),
     path(
         "projects/<slug:project>/routing/runs/<int:run_id>/",

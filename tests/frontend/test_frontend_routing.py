@@ -172,3 +172,24 @@ def test_new_project_setup_members_and_results(client, researcher, annotator):
     other = make_user("researcher3", "researcher")
     client.force_login(other)
     assert client.get("/projects/fresh/setup/").status_code in (403, 404)  # 404: outsiders cannot probe names
+
+
+def test_cancel_a_queued_ppm_loop(client, routable, researcher, annotator):
+    from routing.training.models import PPMLoopRun
+    from routing.training.services import create_ppm_loop
+
+    loop = create_ppm_loop(routable, "demo-judge", k=20, user=researcher)  # queued, never sent
+    url = _url(routable, f"routing/loop/{loop.pk}/cancel/")
+    client.force_login(researcher)
+    page = client.get(_url(routable, "routing/")).content.decode()
+    assert f'action="/{url.lstrip("/")}"' in page and 'id="lm-jobs"' in page
+    client.force_login(annotator)  # not a member
+    assert client.post(url).status_code == 404
+    client.force_login(researcher)
+    shown = client.post(url, follow=True)
+    loop.refresh_from_db()
+    assert loop.status == "cancelled" and loop.job.status == "cancelled"
+    assert "Asked PPM loop" in str(list(shown.context["messages"])[-1])
+    again = client.post(url, follow=True)
+    assert "nothing to cancel" in str(list(again.context["messages"])[-1])
+    assert PPMLoopRun.objects.filter(project=routable).count() == 1

@@ -53,6 +53,45 @@ document.querySelectorAll("[data-job-id]").forEach((box) => {
   }
 });
 
+// A status box for a job a script on the page started (the same parts as templates/frontend/_job.html).
+function jobBox(id, label) {
+  const box = document.createElement("div");
+  box.className = "job-live";
+  box.dataset.jobId = id;
+  box.dataset.jobStatus = "pending";
+  box.dataset.reloadOnFinish = "1";
+  const parts = [
+    ["span", "muted", `${label} #${id}`],
+    ["span", "status status-pending", "Pending", "status"],
+    ["progress", "", "", "bar"],
+    ["span", "muted", "", "message"],
+    ["div", "error job-error", "", "error"],
+  ];
+  for (const [tag, cls, text, role] of parts) {
+    const el = document.createElement(tag);
+    if (cls) el.className = cls;
+    el.textContent = text;
+    if (role) el.dataset.role = role;
+    if (role === "error") el.hidden = true;
+    box.append(el, " ");
+  }
+  return box;
+}
+
+// The sentences in a DRF error body ({"field": ["..."]} or {"detail": "..."}).
+function problems(body) {
+  if (typeof body === "string") return [body];
+  if (Array.isArray(body)) return body.flatMap(problems);
+  if (body && typeof body === "object") {
+    return Object.entries(body).flatMap(([field, value]) =>
+      problems(value).map((text) => (field === "detail" || field === "non_field_errors" ? text : `${field}: ${text}`)),
+    );
+  }
+  return [];
+}
+
+window.HybridPref = { jobBox, problems };
+
 // A job started by a script on the page (the setup page's upload) is followed the same way.
 window.addEventListener("hybridpref:job", (event) => poll(event.detail));
 

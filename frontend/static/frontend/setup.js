@@ -1,44 +1,9 @@
 // The setup page's upload: the file goes to the import API (POST /api/projects/<name>/imports/), whose
-// reply is a job; its live progress is then shown by jobs.js's poller, and the importer's sentences (line,
-// field) appear under the form when the import fails.
+// reply is a job; jobs.js then follows its progress live, and the importer's sentences (line, field)
+// appear under the form when the request itself is refused.
 "use strict";
 
 const uploadForm = document.getElementById("upload-form");
-
-function problems(body) {
-  if (typeof body === "string") return [body];
-  if (Array.isArray(body)) return body.flatMap(problems);
-  if (body && typeof body === "object") {
-    return Object.entries(body).flatMap(([field, value]) =>
-      problems(value).map((text) => (field === "detail" || field === "non_field_errors" ? text : `${field}: ${text}`)),
-    );
-  }
-  return [];
-}
-
-function jobBox(job) {
-  const box = document.createElement("div");
-  box.className = "job-live";
-  box.dataset.jobId = job.id;
-  box.dataset.jobStatus = job.status;
-  box.dataset.reloadOnFinish = "1";
-  const parts = [
-    ["span", "muted", `Import job #${job.id}`],
-    ["span", "status status-" + job.status, job.status, "status"],
-    ["progress", "", "", "bar"],
-    ["span", "muted", "", "message"],
-    ["div", "error job-error", "", "error"],
-  ];
-  for (const [tag, cls, text, role] of parts) {
-    const el = document.createElement(tag);
-    if (cls) el.className = cls;
-    el.textContent = text;
-    if (role) el.dataset.role = role;
-    if (role === "error") el.hidden = true;
-    box.append(el, " ");
-  }
-  return box;
-}
 
 if (uploadForm) {
   uploadForm.addEventListener("submit", async (event) => {
@@ -60,11 +25,11 @@ if (uploadForm) {
       });
       const body = await reply.json().catch(() => ({ detail: `the server answered HTTP ${reply.status}` }));
       if (!reply.ok) {
-        errors.textContent = problems(body).join(" ");
+        errors.textContent = window.HybridPref.problems(body).join(" ");
         errors.hidden = false;
         return;
       }
-      const box = jobBox(body);
+      const box = window.HybridPref.jobBox(body.id, "Import job");
       document.getElementById("upload-job").replaceChildren(box);
       window.dispatchEvent(new CustomEvent("hybridpref:job", { detail: box }));
     } catch (error) {
