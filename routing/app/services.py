@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Count, Q
 
 from annotation.judging.models import PromptTagRecord
 from annotation.models import Instance, Project
@@ -39,15 +40,26 @@ def tag_versions(mode: Mode) -> dict[str, str]:
     return {name: tag_version(name, mode) for name in TAG_NAMES}
 
 
-def missing_instances(project: Project, mode: Mode) -> list[Instance]:
-    """Instances lacking at least one textual tag at the current versions (what a resumed job still has to do)."""
-    versions = tag_versions(mode)
-    done: dict[int, int] = {}
-    rows = TagValue.objects.filter(instance__project=project, extractor_version__in=set(versions.values()))
-    for inst_id, tag, version in rows.values_list("instance_id", "tag", "extractor_version"):
-        if versions.get(tag) == version:
-            done[inst_id] = done.get(inst_id, 0) + 1
-    return [i for i in project.instances.order_by("id") if done.get(i.id, 0) < len(TAG_NAMES)]
+def missing_instances(project: Project, mode: Mode) -> list[int]:
+    """Ids of the instances lacking at least one textual tag at the current versions (what a resumed job
+    still has to do), in id order. Counted in the database: no instance text is read."""
+    current = Q()
+    for tag, version in tag_versions(mode).items():
+        current |= Q(tag=tag, extractor_version=version)
+    complete = (
+        TagValue.objects.filter(current, instance__project=project)
+        .values("instance_id")
+        .annotate(n=Count("id"))
+        .filter(n=len(TAG_NAMES))
+        .values("instance_id")
+    )
+    return list(project.instances.exclude(id__in=complete).order_by("id").values_list("id", flat=True))
+
+
+def _instances_to_tag(ids: Sequence[int]) -> list[Instance]:
+    """The instances of one chunk with only the fields the tags read."""
+    fields = ("id", "prompt", "messages", "response_a", "response_b")
+    return list(Instance.objects.filter(id__in=list(ids)).only(*fields).order_by("id"))
 
 
 def compute_project_tags(
@@ -59,8 +71,10 @@ def compute_project_tags(
 ) -> dict[str, Any]:
     """Compute the 9 textual tags of every instance that lacks them, one committed chunk at a time.
 
-    Resumable: a crash loses at most the chunk in flight; a re-run starts from what is stored. When every
-    instance has its tags, the length edges are fitted once and stored (kept on later runs).
+    Streams: only the ids of the instances to do are held; each chunk's texts are read, tagged, stored and
+    dropped, so memory does not grow with the project. Resumable: a crash loses at most the chunk in
+    flight; a re-run starts from what is stored. When every instance has its tags, the length edges are
+    fitted once and stored (kept on later runs).
     """
     mode = get_mode(mode)
     versions = tag_versions(mode)
@@ -70,7 +84,7 @@ def compute_project_tags(
     if progress:
         progress(done, total, f"{len(todo)} instances to tag")
     for start in range(0, len(todo), chunk_size):
-        chunk = todo[start : start + chunk_size]
+        chunk = _instances_to_tag(todo[start : start + chunk_size])
         values = compute_textual_tags([_pair(i) for i in chunk], mode, TAG_NAMES, device=device)
         rows = [
             TagValue(
