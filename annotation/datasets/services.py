@@ -64,8 +64,15 @@ def excluded_annotators(project: Project) -> set[str]:
 
 
 _LABEL_FIELDS = (
-    "instance_id", "annotator_ref", "preference", "neither_valid", "shown_swapped", "aspects", "time_ms", "is_gold",
-)  # fmt: skip
+    "instance_id",
+    "annotator_ref",
+    "preference",
+    "neither_valid",
+    "shown_swapped",
+    "aspects",
+    "time_ms",
+    "is_gold",
+)
 
 
 def iter_label_groups(
@@ -77,13 +84,21 @@ def iter_label_groups(
         query = query.filter(instance_id__in=list(instance_ids))
     rows = query.order_by("instance_id", "id").values_list(*_LABEL_FIELDS).iterator(chunk_size=CHUNK)
     for instance_id, group in groupby(rows, key=lambda row: row[0]):
-        yield instance_id, [
-            LabelInput(
-                annotator=ref, preference=pref, neither_valid=neither, shown_swapped=swapped,
-                aspects=aspects or {}, time_ms=time_ms, is_gold=gold,
-            )
-            for _, ref, pref, neither, swapped, aspects, time_ms, gold in group
-        ]  # fmt: skip
+        yield (
+            instance_id,
+            [
+                LabelInput(
+                    annotator=ref,
+                    preference=pref,
+                    neither_valid=neither,
+                    shown_swapped=swapped,
+                    aspects=aspects or {},
+                    time_ms=time_ms,
+                    is_gold=gold,
+                )
+                for _, ref, pref, neither, swapped, aspects, time_ms, gold in group
+            ],
+        )
 
 
 def _input_hash(method: str, labels: list[LabelInput], options: dict[str, Any]) -> str:
@@ -163,10 +178,17 @@ def refresh_aggregates(
                     key = (instance_id, name)
                     seen.add(key)
                     row = Aggregate(
-                        instance_id=instance_id, method=name, inputs=result.inputs, input_hash=digest,
-                        result=result.result, strength=result.strength, agreement=result.agreement,
-                        dropped=result.dropped, reason=result.reason, details=result.details,
-                    )  # fmt: skip
+                        instance_id=instance_id,
+                        method=name,
+                        inputs=result.inputs,
+                        input_hash=digest,
+                        result=result.result,
+                        strength=result.strength,
+                        agreement=result.agreement,
+                        dropped=result.dropped,
+                        reason=result.reason,
+                        details=result.details,
+                    )
                     if key in existing:
                         row.pk = existing[key][0]
                         to_update.append(row)
@@ -276,159 +298,226 @@ def build_dataset_version(
     ``choice`` (``human_instance_ids`` chosen by the researcher), ``all_human`` (every instance; the LM label
     fills in only where a judge is named and the human aggregate is missing or dropped), ``all_lm``.
     """
+    _check_new_version(project, name, mode)
+    method = method or default_method(project)
+    human_ids, routing = _human_set(project, mode, routing_run, human_instance_ids)
+    if human_ids:
+        _check_instances_of(project, human_ids)
+    params: dict[str, Any] = {
+        "mode": mode,
+        "aggregation_method": method,
+        "routing_run": None,
+        "ppm_version": None,
+        "lm_model": None,
+        "lm_prompt_version": None,
+        "job": job,
+        **routing,
+    }
+    if mode != DatasetVersion.Mode.ALL_HUMAN or judge is not None:
+        judge, prompt_version = pick_judge(project, judge, prompt_version)
+        params.update({"lm_model": judge, "lm_prompt_version": prompt_version})
+    else:
+        judge = None
+    if human_ids is None or human_ids:
+        refresh_aggregates(project, method)
+    plan = _RowPlan(human_ids, method, judge, prompt_version)
+    return _assemble(project, name, mode, params, plan, user, progress)
+
+
+def _check_new_version(project: Project, name: str, mode: str) -> None:
     if mode not in DatasetVersion.Mode.values:
         raise DatasetBuildError(f"mode: {mode!r} is not one of {DatasetVersion.Mode.values}")
     if DatasetVersion.objects.filter(project=project, name=name).exists():
         raise DatasetBuildError(f"name: project {project.name!r} already has a dataset version {name!r}")
-    method = method or default_method(project)
-    params: dict[str, Any] = {
-        "mode": mode, "aggregation_method": method, "routing_run": None, "routing_strategy": None,
-        "ppm_version": None, "budget": None, "lm_model": None, "lm_prompt_version": None, "job": job,
-    }  # fmt: skip
-    human_ids: set[int] | None
+
+
+def _human_set(
+    project: Project, mode: str, routing_run: int | None, human_instance_ids: Iterable[int] | None
+) -> tuple[set[int] | None, dict[str, Any]]:
+    """The instances whose human label is used (None: every instance) and how the version describes them."""
     if mode == DatasetVersion.Mode.ROUTING and routing_run is not None:
         info, human_ids = routing_run_info(project, routing_run)
-        params.update(info)
-    elif mode in (DatasetVersion.Mode.ROUTING, DatasetVersion.Mode.CHOICE):
+        return human_ids, info
+    if mode in (DatasetVersion.Mode.ROUTING, DatasetVersion.Mode.CHOICE):
         if human_instance_ids is None:
             raise DatasetBuildError(f"routing_run: mode {mode!r} needs a routing run or human_instance_ids")
-        human_ids = set(int(i) for i in human_instance_ids)
-        params["routing_strategy"] = (
-            "explicit" if mode == DatasetVersion.Mode.ROUTING else "researcher choice"
-        )
-        params["budget"] = len(human_ids)
-    elif mode == DatasetVersion.Mode.ALL_HUMAN:
-        human_ids = None  # every instance
-        params["routing_strategy"] = "all human"
-    else:
-        human_ids = set()
-        params["routing_strategy"] = "all LM"
-        params["budget"] = 0
-    use_lm = mode != DatasetVersion.Mode.ALL_HUMAN or judge is not None
-    if use_lm:
-        judge, prompt_version = pick_judge(project, judge, prompt_version)
-        params.update({"lm_model": judge, "lm_prompt_version": prompt_version})
-    if human_ids:
-        unknown = human_ids - set(
-            Instance.objects.filter(project=project, pk__in=human_ids).values_list("pk", flat=True)
-        )
-        if unknown:
-            raise DatasetBuildError(
-                f"human_instance_ids: {len(unknown)} ids are not instances of {project.name!r}"
-            )
-    if human_ids is None or human_ids:
-        refresh_aggregates(project, method)
+        human_ids = {int(i) for i in human_instance_ids}
+        strategy = "explicit" if mode == DatasetVersion.Mode.ROUTING else "researcher choice"
+        return human_ids, {"routing_strategy": strategy, "budget": len(human_ids)}
+    if mode == DatasetVersion.Mode.ALL_HUMAN:
+        return None, {"routing_strategy": "all human", "budget": None}
+    return set(), {"routing_strategy": "all LM", "budget": 0}
 
-    counts = {"instances": 0, "rows": 0, "human": 0, "lm": 0, "ties": 0, "human_routed": 0,
-              "human_dropped": 0, "unlabelled": 0}  # fmt: skip
+
+def _check_instances_of(project: Project, instance_ids: set[int]) -> None:
+    known = Instance.objects.filter(project=project, pk__in=instance_ids).values_list("pk", flat=True)
+    unknown = instance_ids - set(known)
+    if unknown:
+        raise DatasetBuildError(
+            f"human_instance_ids: {len(unknown)} ids are not instances of {project.name!r}"
+        )
+
+
+@dataclass(frozen=True)
+class _RowPlan:
+    """What decides each row: the human set (None: everyone), the aggregation and the LM judge (None: none)."""
+
+    human_ids: set[int] | None
+    method: str
+    judge: str | None
+    prompt_version: str | None
+
+    def routed(self, instance_id: int) -> bool:
+        return self.human_ids is None or instance_id in self.human_ids
+
+
+def _assemble(
+    project: Project,
+    name: str,
+    mode: str,
+    params: dict[str, Any],
+    plan: _RowPlan,
+    user: Any,
+    progress: Progress | None,
+) -> DatasetVersion:
+    """Create the version and its rows in one transaction, a chunk of instances at a time."""
+    counts = {
+        key: 0
+        for key in ("instances", "rows", "human", "lm", "ties", "human_routed", "human_dropped", "unlabelled")
+    }
     with transaction.atomic():
         version = DatasetVersion.objects.create(
             project=project, name=name, mode=mode, params=params, created_by=user
         )
         ids = Instance.objects.filter(project=project).order_by("pk").values_list("pk", flat=True)
         total = ids.count()
-        chunk: list[int] = []
-        for instance_id in ids.iterator(chunk_size=CHUNK):
-            chunk.append(instance_id)
-            if len(chunk) >= CHUNK:
-                _build_chunk(
-                    version, chunk, human_ids, method, judge if use_lm else None, prompt_version, counts
-                )
-                chunk = []
-                if progress:
-                    progress(counts["instances"], total, "assembling rows")
-        if chunk:
-            _build_chunk(version, chunk, human_ids, method, judge if use_lm else None, prompt_version, counts)
+        for chunk in _chunks(ids.iterator(chunk_size=CHUNK), CHUNK):
+            _build_chunk(version, chunk, plan, counts)
+            if progress:
+                progress(counts["instances"], total, "assembling rows")
         DatasetVersion.objects.filter(pk=version.pk).update(counts=_finish_counts(counts))
     version.refresh_from_db()
     return version
 
 
+def _chunks(values: Iterator[int], size: int) -> Iterator[list[int]]:
+    chunk: list[int] = []
+    for value in values:
+        chunk.append(value)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
 def _build_chunk(
-    version: DatasetVersion,
-    instance_ids: list[int],
-    human_ids: set[int] | None,
-    method: str,
-    judge: str | None,
-    prompt_version: str | None,
-    counts: dict[str, int],
+    version: DatasetVersion, instance_ids: list[int], plan: _RowPlan, counts: dict[str, Any]
 ) -> None:
+    """Write the rows of one chunk of instances: the human aggregate where routed and usable, else the LM."""
     aggregates = {
-        a.instance_id: a for a in Aggregate.objects.filter(instance_id__in=instance_ids, method=method)
+        a.instance_id: a for a in Aggregate.objects.filter(instance_id__in=instance_ids, method=plan.method)
     }
-    lm_labels = {}
-    if judge is not None:
-        lm_labels = {
-            label.instance_id: label
-            for label in LMLabel.objects.filter(
-                instance_id__in=instance_ids, judge=judge, prompt_version=prompt_version
-            )
-        }
+    lm_labels = _lm_labels(instance_ids, plan)
     rows = []
-    params = version.params
     for instance_id in instance_ids:
         counts["instances"] += 1
-        routed = human_ids is None or instance_id in human_ids
-        agg = aggregates.get(instance_id) if routed else None
-        lm = lm_labels.get(instance_id)
-        provenance: dict[str, Any] = {
-            "routed_to": "human" if routed else "lm",
-            "aggregation_method": method,
-            "routing_strategy": params.get("routing_strategy"),
-            "routing_run": params.get("routing_run"),
-            "ppm_version": params.get("ppm_version"),
-            "budget": params.get("budget"),
-            "lm_model": judge,
-            "lm_prompt_version": prompt_version,
-            "lm_preference": lm.preference if lm else None,
-            "lm_consistent": lm.consistent if lm else None,
-            "lm_confidence": lm.confidence if lm else None,
-        }
-        if routed:
-            counts["human_routed"] += 1
-            provenance.update(_human_provenance(agg))
-        if agg is not None and not agg.dropped and agg.result is not None:
-            preference, strength, source = agg.result, agg.strength, DatasetRow.Source.HUMAN
-            counts["human"] += 1
-        elif lm is not None:
-            if routed:
-                counts["human_dropped"] += 1
-                provenance["human_fallback"] = agg.reason if agg is not None else "no human labels"
-            preference, strength, source = lm.preference, float(abs(lm.preference)), DatasetRow.Source.LM
-            provenance.update(
-                {"annotators": [judge], "n_annotators": 1, "agreement": None, "display_orders": []}
-            )
-            counts["lm"] += 1
-        else:
-            counts["unlabelled"] += 1
-            if routed and agg is not None:
-                counts["human_dropped"] += 1
-            continue
-        provenance["source"] = source
-        counts["ties"] += preference == 0
-        if source == DatasetRow.Source.HUMAN:
-            if agg.agreement is not None and len(agg.inputs) >= 2:
-                counts["_agreement_sum"] = counts.get("_agreement_sum", 0.0) + agg.agreement
-                counts["_agreement_n"] = counts.get("_agreement_n", 0) + 1
-            elif agg.agreement is not None:  # one vote always agrees with itself: no agreement figure
-                counts["_single_vote"] = counts.get("_single_vote", 0) + 1
-            if lm is not None:
-                counts["_lm_compared"] = counts.get("_lm_compared", 0) + 1
-                counts["_lm_agree"] = counts.get("_lm_agree", 0) + (
-                    choice_of(lm.preference) == choice_of(preference)
-                )
-        rows.append(
-            DatasetRow(
-                version=version,
-                instance_id=instance_id,
-                preference=preference,
-                strength=strength,
-                source=source,
-                provenance=provenance,
-            )  # fmt: skip
+        routed = plan.routed(instance_id)
+        row = _row(
+            version,
+            instance_id,
+            routed,
+            aggregates.get(instance_id),
+            lm_labels.get(instance_id),
+            plan,
+            counts,
         )
+        if row is not None:
+            rows.append(row)
     DatasetRow.objects.bulk_create(rows, batch_size=500)
     counts["rows"] += len(rows)
+
+
+def _lm_labels(instance_ids: list[int], plan: _RowPlan) -> dict[int, LMLabel]:
+    if plan.judge is None:
+        return {}
+    labels = LMLabel.objects.filter(
+        instance_id__in=instance_ids, judge=plan.judge, prompt_version=plan.prompt_version
+    )
+    return {label.instance_id: label for label in labels}
+
+
+def _row(
+    version: DatasetVersion,
+    instance_id: int,
+    routed: bool,
+    agg: Aggregate | None,
+    lm: LMLabel | None,
+    plan: _RowPlan,
+    counts: dict[str, Any],
+) -> DatasetRow | None:
+    """One instance's row under the hybrid rule, with its provenance; None when it has no usable label."""
+    agg = agg if routed else None
+    provenance = _base_provenance(version.params, routed, plan, lm)
+    if routed:
+        counts["human_routed"] += 1
+        provenance.update(_human_provenance(agg))
+    if agg is not None and not agg.dropped and agg.result is not None:
+        preference, strength, source = agg.result, agg.strength, DatasetRow.Source.HUMAN
+        counts["human"] += 1
+        _count_agreement(counts, agg, lm, preference)
+    elif lm is not None:
+        if routed:
+            counts["human_dropped"] += 1
+            provenance["human_fallback"] = agg.reason if agg is not None else "no human labels"
+        preference, strength, source = lm.preference, float(abs(lm.preference)), DatasetRow.Source.LM
+        provenance.update(
+            {"annotators": [plan.judge], "n_annotators": 1, "agreement": None, "display_orders": []}
+        )
+        counts["lm"] += 1
+    else:
+        counts["unlabelled"] += 1
+        if routed and agg is not None:
+            counts["human_dropped"] += 1
+        return None
+    provenance["source"] = source
+    counts["ties"] += preference == 0
+    return DatasetRow(
+        version=version,
+        instance_id=instance_id,
+        preference=preference,
+        strength=strength,
+        source=source,
+        provenance=provenance,
+    )
+
+
+def _base_provenance(
+    params: dict[str, Any], routed: bool, plan: _RowPlan, lm: LMLabel | None
+) -> dict[str, Any]:
+    return {
+        "routed_to": "human" if routed else "lm",
+        "aggregation_method": plan.method,
+        "routing_strategy": params.get("routing_strategy"),
+        "routing_run": params.get("routing_run"),
+        "ppm_version": params.get("ppm_version"),
+        "budget": params.get("budget"),
+        "lm_model": plan.judge,
+        "lm_prompt_version": plan.prompt_version,
+        "lm_preference": lm.preference if lm else None,
+        "lm_consistent": lm.consistent if lm else None,
+        "lm_confidence": lm.confidence if lm else None,
+    }
+
+
+def _count_agreement(counts: dict[str, Any], agg: Aggregate, lm: LMLabel | None, preference: int) -> None:
+    """Running sums behind the card's mean human agreement and human-vs-LM agreement."""
+    if agg.agreement is not None:
+        counts["_agreement_sum"] = counts.get("_agreement_sum", 0.0) + agg.agreement
+        counts["_agreement_n"] = counts.get("_agreement_n", 0) + 1
+    if lm is not None:
+        counts["_lm_compared"] = counts.get("_lm_compared", 0) + 1
+        counts["_lm_agree"] = counts.get("_lm_agree", 0) + (choice_of(lm.preference) == choice_of(preference))
 
 
 def _finish_counts(counts: dict[str, Any]) -> dict[str, Any]:
