@@ -511,10 +511,13 @@ def _base_provenance(
 
 
 def _count_agreement(counts: dict[str, Any], agg: Aggregate, lm: LMLabel | None, preference: int) -> None:
-    """Running sums behind the card's mean human agreement and human-vs-LM agreement."""
-    if agg.agreement is not None:
+    """Running sums behind the card's mean human agreement (rows with two or more votes: one vote always
+    agrees with itself) and human-vs-LM agreement."""
+    if agg.agreement is not None and len(agg.inputs) >= 2:
         counts["_agreement_sum"] = counts.get("_agreement_sum", 0.0) + agg.agreement
         counts["_agreement_n"] = counts.get("_agreement_n", 0) + 1
+    elif agg.agreement is not None:
+        counts["_single_vote"] = counts.get("_single_vote", 0) + 1
     if lm is not None:
         counts["_lm_compared"] = counts.get("_lm_compared", 0) + 1
         counts["_lm_agree"] = counts.get("_lm_agree", 0) + (choice_of(lm.preference) == choice_of(preference))
