@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from annotation.core.aggregation import majority
+from annotation.core.aggregation import LabelInput, majority
 from annotation.core.agreement import (
     AnnotatorRecord,
     agreement_by_group,
@@ -56,77 +56,97 @@ def _clean(value: Any) -> Any:
 def agreement_report(
     project: Project, method: str | None = None, tag_keys: list[str] | None = None, max_tag_values: int = 50
 ) -> dict[str, Any]:
+    """The project's agreement report: human raters, each LM judge, per annotator and per tag value."""
     method = method or default_method(project)
     excluded = excluded_annotators(project)
-    annotators: dict[str, int] = {}
-    units: list[int] = []
-    rows: list[int] = []
-    cols: list[int] = []
-    directions: list[float] = []
-    strengths: list[float] = []
-    records: list[AnnotatorRecord] = []
-    majority_sign: list[float | None] = []
-    method_result: Counter[str] = Counter()
-    unanimous = with_votes = 0
+    table = _LabelTable(method)
     for instance_id, labels in iter_label_groups(project):
-        used = usable_labels(labels, excluded)
-        column = len(units)
-        units.append(instance_id)
-        for label in used:
-            if label.preference is None or label.neither_valid:
-                continue
-            r = annotators.setdefault(label.annotator, len(annotators))
-            rows.append(r)
-            cols.append(column)
-            directions.append(_SIGN[choice_of(label.preference)])
-            strengths.append(label.preference)
-            records.append(
-                AnnotatorRecord(
-                    instance_id,
-                    label.annotator,
-                    _SIGN[choice_of(label.preference)],
-                    label.shown_swapped,
-                    label.time_ms,
-                    None,
-                )  # fmt: skip
-            )
-        vote = majority(used)
-        majority_sign.append(vote.result)
-        if vote.result is not None:
-            method_result[choice_of(vote.result)] += 1
-            if len(vote.inputs) >= 2:
-                with_votes += 1
-                unanimous += bool(vote.details.get("unanimous"))
-        if method != "majority":
-            outcome = aggregate(method, used)
-            method_result["dropped" if outcome.dropped else f"{method}:{choice_of(outcome.result)}"] += 1
-    direction_matrix = np.full((len(annotators), len(units)), np.nan)
-    strength_matrix = np.full((len(annotators), len(units)), np.nan)
-    if rows:
-        direction_matrix[rows, cols] = directions
-        strength_matrix[rows, cols] = strengths
-    names = list(annotators)
-    report: dict[str, Any] = {
-        "project": project.name,
-        "method": method,
-        "instances": Instance.objects.filter(project=project).count(),
-        "labelled_instances": len(units),
-        "human_labels": len(rows),
-        "annotators": len(names),
-        "excluded_annotators": sorted(excluded),
-        "majority": {k: method_result.get(k, 0) for k in ("A", "B", "tie")},
-        "unanimous": unanimous,
-        "instances_with_2plus_votes": with_votes,
-        "human": _human_stats(direction_matrix, strength_matrix, names),
-    }
+        table.add(instance_id, usable_labels(labels, excluded))
+    direction, strength = table.matrices()
+    report = _overview(project, table, excluded)
+    report["human"] = _human_stats(direction, strength, list(table.annotators))
     if method != "majority":
-        report["aggregation"] = dict(method_result)
-    report["lm_judges"] = _judge_stats(project, units, majority_sign, direction_matrix)
-    report["per_annotator"] = _per_annotator(project, records)
+        report["aggregation"] = dict(table.outcomes)
+    report["lm_judges"] = _judge_stats(project, table.units, table.majority_sign, direction)
+    report["per_annotator"] = _per_annotator(project, table.records)
     report["per_tag"], report["per_tag_skipped"] = _per_tag(
-        project, units, direction_matrix, majority_sign, tag_keys, max_tag_values
+        project, table.units, direction, table.majority_sign, tag_keys, max_tag_values
     )
     return _clean(report)
+
+
+class _LabelTable:
+    """The project's usable human labels, one instance at a time, laid out for the agreement statistics.
+
+    Raters x units matrices (direction -1/0/+1 and the full preference scale) are kept as coordinate lists
+    until the end; per instance it also records the majority vote and, for another method, its outcome.
+    """
+
+    def __init__(self, method: str):
+        self.method = method
+        self.annotators: dict[str, int] = {}
+        self.units: list[int] = []
+        self.cells: list[
+            tuple[int, int, float, float]
+        ] = []  # (rater row, unit column, direction, preference)
+        self.records: list[AnnotatorRecord] = []
+        self.majority_sign: list[float | None] = []
+        self.outcomes: Counter[str] = Counter()
+        self.unanimous = 0
+        self.with_votes = 0
+
+    def add(self, instance_id: int, labels: list[LabelInput]) -> None:
+        column = len(self.units)
+        self.units.append(instance_id)
+        for label in labels:
+            if label.preference is not None and not label.neither_valid:
+                self._add_label(instance_id, column, label)
+        self._add_votes(labels)
+
+    def _add_label(self, instance_id: int, column: int, label: LabelInput) -> None:
+        rater = self.annotators.setdefault(label.annotator, len(self.annotators))
+        direction = _SIGN[choice_of(label.preference)]
+        self.cells.append((rater, column, direction, label.preference))
+        self.records.append(
+            AnnotatorRecord(instance_id, label.annotator, direction, label.shown_swapped, label.time_ms, None)
+        )
+
+    def _add_votes(self, labels: list[LabelInput]) -> None:
+        vote = majority(labels)
+        self.majority_sign.append(vote.result)
+        if vote.result is not None:
+            self.outcomes[choice_of(vote.result)] += 1
+            if len(vote.inputs) >= 2:
+                self.with_votes += 1
+                self.unanimous += bool(vote.details.get("unanimous"))
+        if self.method != "majority":
+            outcome = aggregate(self.method, labels)
+            self.outcomes["dropped" if outcome.dropped else f"{self.method}:{choice_of(outcome.result)}"] += 1
+
+    def matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(direction, preference) raters x units matrices, nan where a rater did not label a unit."""
+        shape = (len(self.annotators), len(self.units))
+        direction, strength = np.full(shape, np.nan), np.full(shape, np.nan)
+        if self.cells:
+            rows, cols, directions, preferences = zip(*self.cells, strict=True)
+            direction[rows, cols] = directions
+            strength[rows, cols] = preferences
+        return direction, strength
+
+
+def _overview(project: Project, table: _LabelTable, excluded: set[str]) -> dict[str, Any]:
+    return {
+        "project": project.name,
+        "method": table.method,
+        "instances": Instance.objects.filter(project=project).count(),
+        "labelled_instances": len(table.units),
+        "human_labels": len(table.cells),
+        "annotators": len(table.annotators),
+        "excluded_annotators": sorted(excluded),
+        "majority": {k: table.outcomes.get(k, 0) for k in ("A", "B", "tie")},
+        "unanimous": table.unanimous,
+        "instances_with_2plus_votes": table.with_votes,
+    }
 
 
 def _human_stats(direction: np.ndarray, strength: np.ndarray, names: list[str]) -> dict[str, Any]:
