@@ -22,5 +22,8 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 def health(request: HttpRequest) -> JsonResponse:
-    """Liveness check; also shows that the standard-library ``platform`` module works in this process."""
-    return JsonResponse({"status": "ok", "system": platform.system(), "python": platform.python_version()})
+    """Liveness check. It calls the standard-library ``platform`` module (which shares its name with the
+    project's package) so a broken import shows here, but answers only "ok": the OS and Python version
+    would tell an attacker which exploits to try."""
+    platform.python_version()
+    return JsonResponse({"status": "ok"})

@@ -3,8 +3,9 @@
 from django.apps import apps
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+
+from annotation.api.auth import TokenView
 
 # (app module, its API urls module) for the sub-apps, included when installed.
 OPTIONAL_API_URLS = [
@@ -16,9 +17,9 @@ OPTIONAL_API_URLS = [
 ]
 
 api_patterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", TokenView.as_view(), name="api-token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("", include("annotation.api.urls")),
 ]
 for app_module, urls_module in OPTIONAL_API_URLS:

@@ -3,10 +3,14 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from rest_framework import serializers
 
+from annotation import permissions
 from annotation.core.schemes import SchemeError, validate_scheme_config
 from annotation.importing.readers import FORMATS
 from annotation.importing.writer import ON_EXISTING, ON_REPEATED_ANNOTATOR
 from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership, ProjectRole
+
+# Project fields only its researchers and admins see.
+MANAGER_ONLY_FIELDS = ("human_budget", "human_budget_fraction")
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -26,6 +30,23 @@ class ProjectSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = ["id", "created_at"]
+
+    def to_representation(self, instance: Project) -> dict:
+        """Annotators see what they annotate, not the budget (it tells how instances were routed)."""
+        data = super().to_representation(instance)
+        if not self._managed(instance):
+            for name in MANAGER_ONLY_FIELDS:
+                data.pop(name, None)
+        return data
+
+    def _managed(self, project: Project) -> bool:
+        request = self.context.get("request")
+        if request is None:
+            return True  # built by code, not for a request
+        if "managed_ids" not in self.context:
+            managed = permissions.managed_projects(request.user).values_list("pk", flat=True)
+            self.context["managed_ids"] = set(managed)
+        return project.pk in self.context["managed_ids"]
 
     def validate_scheme(self, value):
         try:

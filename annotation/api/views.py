@@ -9,7 +9,7 @@ from django.conf import settings
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -24,6 +24,8 @@ from annotation.api.serializers import (
     MembershipSerializer,
     ProjectSerializer,
 )
+from annotation.importing.readers import _EXTENSIONS as KNOWN_EXTENSIONS
+from annotation.importing.readers import FORMATS
 from annotation.importing.uploads import refuse_declared_oversize, save_upload
 from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership
 
@@ -100,6 +102,19 @@ class LMLabelList(ProjectScopedMixin, generics.ListAPIView):
         return LMLabel.objects.filter(instance__project=self.get_project()).select_related("instance")
 
 
+def stored_upload_name(original: str, declared: str | None) -> str:
+    """A server-chosen file name: a random stem and the extension of the format (declared, or known from the
+    client's extension), never the client's own suffix, so nothing the client names lands on disk."""
+    fmt = declared or KNOWN_EXTENSIONS.get(Path(original).suffix.lower())
+    if fmt is None:
+        raise ValidationError(
+            {
+                "format": f"cannot tell the format of {original[:100]!r} from its name; give one of {list(FORMATS)}"
+            }
+        )
+    return f"{uuid.uuid4().hex}.{fmt}"
+
+
 class ImportView(ProjectScopedMixin, generics.GenericAPIView):
     """Upload a dataset file; the import runs in a Celery task. Poll the returned job for progress."""
 
@@ -115,7 +130,9 @@ class ImportView(ProjectScopedMixin, generics.GenericAPIView):
         serializer.is_valid(raise_exception=True)
         upload = serializer.validated_data["file"]
         original = Path(upload.name).name
-        target = Path(settings.UPLOAD_DIR) / f"{uuid.uuid4().hex}{Path(original).suffix.lower()}"
+        target = Path(settings.UPLOAD_DIR) / stored_upload_name(
+            original, serializer.validated_data.get("format")
+        )
         save_upload(upload, target)
         job = Job.objects.create(
             kind="import",

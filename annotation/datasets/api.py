@@ -13,7 +13,7 @@ from django.http import FileResponse, Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -21,6 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
+from annotation.api.tokens import ExpiringTokenAuthentication
 from annotation.core.aggregation import METHODS
 from annotation.datasets.exporting import FORMATS, FORMS
 from annotation.datasets.models import DatasetVersion
@@ -37,7 +38,8 @@ class CanExportProject(BasePermission):
         user = request.user
         if not (user and user.is_authenticated):
             return False
-        project = Project.objects.filter(name=view.kwargs["project"]).first()
+        # People outside the project get the same 404 as for a project that does not exist.
+        project = permissions.visible_projects(user).filter(name=view.kwargs["project"]).first()
         if project is None:
             raise Http404("no such project")
         if not permissions.can_export(user, project):
@@ -47,7 +49,7 @@ class CanExportProject(BasePermission):
 
 
 class ExportViewMixin:
-    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    authentication_classes = [SessionAuthentication, ExpiringTokenAuthentication]
     permission_classes = [CanExportProject]
     project: Project
 

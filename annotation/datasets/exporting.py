@@ -232,6 +232,18 @@ RECORDS = {"pairwise": pairwise_records, "full": full_records}
 
 # ------------------------------------------------------------------------------------------- writers
 
+# A spreadsheet runs a cell that starts with one of these as a formula ("=HYPERLINK(...)" in a response).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: lists as JSON; text a spreadsheet would run as a formula gets a leading apostrophe."""
+    if isinstance(value, list):
+        value = json.dumps(value)
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
 
 class _HfFolder:
     """A ``datasets.load_from_disk`` folder written by the ``datasets`` library itself.
@@ -291,9 +303,7 @@ class _Writers:
         if self._jsonl is not None:
             self._jsonl.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
         if self._csv is not None:
-            self._csv.writerows(
-                {k: json.dumps(v) if isinstance(v, list) else v for k, v in r.items()} for r in records
-            )
+            self._csv.writerows({k: csv_cell(v) for k, v in r.items()} for r in records)
         if records and (self._parquet is not None or self._hf is not None):
             table = pa.Table.from_pylist(records, schema=self.schema)
             if self._parquet is not None:

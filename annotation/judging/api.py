@@ -9,13 +9,14 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, serializers, status
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from annotation import permissions
+from annotation.api.tokens import ExpiringTokenAuthentication
 from annotation.judging.endpoints import JobRequestSerializer, job_params
 from annotation.judging.models import LMEndpoint
 from annotation.judging.services import judge_report
@@ -24,7 +25,7 @@ from annotation.models import Job, Project
 
 
 class _ProjectView(APIView):
-    authentication_classes = [SessionAuthentication, TokenAuthentication]
+    authentication_classes = [SessionAuthentication, ExpiringTokenAuthentication]
 
     def project(self, request: Request, name: str) -> Project:
         if not request.user.is_authenticated:

@@ -30,8 +30,16 @@ class QualificationItemSerializer(serializers.ModelSerializer):
 
 
 class HumanQueueSerializer(serializers.Serializer):
-    instance_ids = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-    external_ids = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    # Bounded: a 30-digit id used to overflow the database's integer (a 500); 400 names the field instead.
+    instance_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        required=False,
+        default=list,
+        max_length=100_000,
+    )
+    external_ids = serializers.ListField(
+        child=serializers.CharField(max_length=255), required=False, default=list, max_length=100_000
+    )
 
     def validate(self, attrs):
         if not attrs["instance_ids"] and not attrs["external_ids"]:

@@ -11,6 +11,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from annotation.api.params import id_param
 from annotation.permissions import ManagesSomeProject, managed_projects
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun
 
@@ -36,8 +37,8 @@ class RoutingRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     def get_queryset(self):
         qs = RoutingRun.objects.filter(project__in=managed_projects(self.request.user)).select_related("ppm")
-        project = self.request.query_params.get("project")
-        return qs.filter(project_id=project) if project and project.isdigit() else qs
+        project = id_param(self.request, "project")
+        return qs if project is None else qs.filter(project_id=project)
 
     @action(detail=True, methods=["get"])
     def decisions(self, request, pk=None):

@@ -65,13 +65,14 @@ def test_annotators_and_anonymous_get_403_everywhere(
         assert getattr(api_client, method)(url, {}, format="json").status_code == 403, (method, url)
 
 
-def test_other_researcher_gets_403(labelled, api_client):
+def test_other_researcher_gets_the_404_of_an_unknown_project(labelled, api_client):
+    """Outside the project, its name answers as if it did not exist (issue 10, item 8)."""
     from tests.conftest import make_user
 
     other = make_user("researcher2", "researcher")
     api_client.force_authenticate(other)
     for method, url in _urls(labelled):
-        assert getattr(api_client, method)(url, {}, format="json").status_code == 403, (method, url)
+        assert getattr(api_client, method)(url, {}, format="json").status_code == 404, (method, url)
 
 
 def test_unknown_project_is_404_for_a_researcher(researcher, api_client):

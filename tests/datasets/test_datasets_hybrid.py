@@ -143,6 +143,10 @@ def test_export_round_trip_pandas_and_datasets(hybrid, tmp_path):
     parquet = pd.read_parquet(out / "pairwise.parquet")
     csv = pd.read_csv(out / "pairwise.csv", dtype={"id": str}, keep_default_na=False)
     hf = load_from_disk(str(out / "hf_pairwise")).to_pandas()
+    # The CSV escapes cells a spreadsheet would run as formulas with a leading apostrophe (issue 10, item 8).
+    formula = csv["chosen"].str.match(r"'[=+\-@\t\r]")
+    assert formula.any()
+    csv.loc[formula, "chosen"] = csv.loc[formula, "chosen"].str[1:]
     for frame in (jsonl, parquet, csv, hf):
         assert len(frame) == expected_pairs
         assert set(PROVENANCE_COLUMNS) <= set(frame.columns)

@@ -81,7 +81,7 @@ def test_in_the_web_process():
             except OSError:
                 time.sleep(0.25)
         assert body is not None, server.stdout.read1().decode() if server.poll() is not None else "no answer"
-        assert body["system"] == EXPECTED["system"] and body["python"] == EXPECTED["python"]
+        assert body == {"status": "ok"}  # the OS and Python version are not shown (issue 10, item 8)
     finally:
         server.terminate()
         server.wait(timeout=20)
