@@ -89,9 +89,18 @@ FULL_SCHEMA = pa.schema(
 SCHEMAS = {"pairwise": PAIRWISE_SCHEMA, "full": FULL_SCHEMA}
 
 _ROW_FIELDS = (
-    "instance_id", "preference", "strength", "source", "provenance", "instance__external_id", "instance__prompt",
-    "instance__response_a", "instance__response_b", "instance__model_a", "instance__model_b",
-)  # fmt: skip
+    "instance_id",
+    "preference",
+    "strength",
+    "source",
+    "provenance",
+    "instance__external_id",
+    "instance__prompt",
+    "instance__response_a",
+    "instance__response_b",
+    "instance__model_a",
+    "instance__model_b",
+)
 
 
 class ExportError(ValueError):
