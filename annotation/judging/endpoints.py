@@ -17,12 +17,11 @@ from annotation.judging.models import LMEndpoint
 from models.lm.base import BackendError
 from models.lm.prompts import TEMPLATES
 from models.lm.taggers import QUESTIONS
-from routing.descriptive import DIMENSIONS
 
 # Decoding options a request may pass through to the judge or tagger (validated below).
 DECODING_OPTIONS = ("prompt", "mode", "temperature", "max_tokens", "top_p", "seed", "disagreement")
 RUN_OPTIONS = ("limit", "batch_size", "dimensions")
-TAG_DIMENSIONS = sorted(name for name in DIMENSIONS if name in QUESTIONS)
+TAG_DIMENSIONS = sorted(QUESTIONS)  # the dimensions the prompt tagger asks about
 
 
 class EndpointUnavailable(BackendError):
