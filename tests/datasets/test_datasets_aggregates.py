@@ -61,8 +61,11 @@ def test_multipref_aspects_stored(project):
     refresh_aggregates(project)
     stored = dict(Aggregate.objects.filter(instance=instance).values_list("method", "result"))
     assert stored == {
-        "majority": -1, "majority:helpfulness": -1, "majority:truthfulness": 1, "majority:harmlessness": 0,
-    }  # fmt: skip
+        "majority": -1,
+        "majority:helpfulness": -1,
+        "majority:truthfulness": 1,
+        "majority:harmlessness": 0,
+    }
     # a new label changes the inputs: the aggregates are recomputed, the others left alone
     HumanLabel.objects.create(instance=instance, annotator_ref="h3", preference=1, aspects={"helpfulness": 2})
     HumanLabel.objects.create(instance=instance, annotator_ref="h4", preference=1, aspects={"helpfulness": 2})

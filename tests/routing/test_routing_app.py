@@ -137,9 +137,17 @@ def _fit_ppm_from_candidates(project, tmp_path, name="ppm1"):
     path = tmp_path / "cands.parquet"
     df.to_parquet(path)
     call_command(
-        "fit_ppm", str(path), "--name", name, "--exclude", "candidate", "--project", project.name,
-        "--out-dir", str(tmp_path / "ppm"),
-    )  # fmt: skip
+        "fit_ppm",
+        str(path),
+        "--name",
+        name,
+        "--exclude",
+        "candidate",
+        "--project",
+        project.name,
+        "--out-dir",
+        str(tmp_path / "ppm"),
+    )
     return builder
 
 

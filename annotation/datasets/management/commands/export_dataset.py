@@ -97,9 +97,15 @@ class Command(BaseCommand):
             human_ids = list(found.values())
         try:
             version = build_dataset_version(
-                project, name, mode=options["mode"], routing_run=options["routing_run"], human_instance_ids=human_ids,
-                judge=options["judge"], prompt_version=options["prompt_version"], method=options["method"],
-            )  # fmt: skip
+                project,
+                name,
+                mode=options["mode"],
+                routing_run=options["routing_run"],
+                human_instance_ids=human_ids,
+                judge=options["judge"],
+                prompt_version=options["prompt_version"],
+                method=options["method"],
+            )
         except DatasetBuildError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"Created dataset version {name!r}: {version.counts}")
