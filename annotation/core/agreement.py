@@ -18,7 +18,7 @@ adds the project's own summaries.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -277,48 +277,53 @@ def annotator_stats(records: Sequence[AnnotatorRecord]) -> dict[Hashable, dict[s
         }
     )
     for unit_records in by_unit.values():
-        directions = [_sign(r.value) for r in unit_records]  # type: ignore[arg-type]
-        for i, record in enumerate(unit_records):
-            s = stats[record.annotator]
-            s["labels"] += 1
-            mine = directions[i]
-            others = directions[:i] + directions[i + 1 :]
+        directions = [_sign(record.value) for record in unit_records]  # type: ignore[arg-type]
+        for position, record in enumerate(unit_records):
+            tally = stats[record.annotator]
+            tally["labels"] += 1
+            mine = directions[position]
+            others = directions[:position] + directions[position + 1 :]
             if others:
-                s["pairs"][0] += sum(o == mine for o in others)
-                s["pairs"][1] += len(others)
-                counts = {d: others.count(d) for d in set(others)}
-                top = max(counts.values())
-                leaders = [d for d, c in counts.items() if c == top]
-                if len(leaders) == 1:
-                    s["vs_others"][0] += leaders[0] == mine
-                    s["vs_others"][1] += 1
+                _tally_agreement(tally, mine, others)
             if record.gold is not None:
-                s["gold"][0] += _sign(record.gold) == mine
-                s["gold"][1] += 1
+                tally["gold"][0] += _sign(record.gold) == mine
+                tally["gold"][1] += 1
             if record.time_ms is not None:
-                s["times"].append(record.time_ms)
+                tally["times"].append(record.time_ms)
             if mine != 0:
                 # Left is response_a unless the order was swapped; canonical A is a negative preference.
                 chose_left = (mine < 0) != bool(record.shown_swapped)
-                s["left"][0] += chose_left
-                s["left"][1] += 1
-    return {annotator: _finish_annotator(s) for annotator, s in stats.items()}
+                tally["left"][0] += chose_left
+                tally["left"][1] += 1
+    return {annotator: _finish_annotator(tally) for annotator, tally in stats.items()}
+
+
+def _tally_agreement(tally: dict[str, Any], mine: int, others: list[int]) -> None:
+    """Count agreement with each other annotator of the unit, and with their majority when it is unique."""
+    tally["pairs"][0] += sum(other == mine for other in others)
+    tally["pairs"][1] += len(others)
+    votes = Counter(others)
+    top = max(votes.values())
+    leaders = [direction for direction, count in votes.items() if count == top]
+    if len(leaders) == 1:
+        tally["vs_others"][0] += leaders[0] == mine
+        tally["vs_others"][1] += 1
 
 
 def _ratio(pair: list[int]) -> float | None:
     return pair[0] / pair[1] if pair[1] else None
 
 
-def _finish_annotator(s: dict[str, Any]) -> dict[str, Any]:
-    left, decided = s["left"]
+def _finish_annotator(tally: dict[str, Any]) -> dict[str, Any]:
+    left, decided = tally["left"]
     return {
-        "labels": s["labels"],
-        "agreement_with_others": _ratio(s["vs_others"]),
-        "units_compared": s["vs_others"][1],
-        "pairwise_agreement": _ratio(s["pairs"]),
-        "gold_accuracy": _ratio(s["gold"]),
-        "gold_items": s["gold"][1],
-        "median_time_ms": float(np.median(s["times"])) if s["times"] else None,
+        "labels": tally["labels"],
+        "agreement_with_others": _ratio(tally["vs_others"]),
+        "units_compared": tally["vs_others"][1],
+        "pairwise_agreement": _ratio(tally["pairs"]),
+        "gold_accuracy": _ratio(tally["gold"]),
+        "gold_items": tally["gold"][1],
+        "median_time_ms": float(np.median(tally["times"])) if tally["times"] else None,
         "left_rate": left / decided if decided else None,
         "left_bias_p": float(binomtest(left, decided, 0.5).pvalue) if decided else None,
     }

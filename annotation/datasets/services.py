@@ -151,13 +151,7 @@ def refresh_aggregates(
     options = options or {}
     aspects = scheme_aspects(project) if method == MAJORITY else []
     excluded = excluded_annotators(project)
-    existing = {
-        (iid, m): (pk, h)
-        for pk, iid, m, h in Aggregate.objects.filter(instance__project=project)
-        .values_list("pk", "instance_id", "method", "input_hash")
-        .iterator(chunk_size=CHUNK)
-        if m == method or m.startswith(f"{method}:")
-    }
+    existing = _existing_aggregates(project, method)
     report = RefreshReport()
     seen: set[tuple[int, str]] = set()
     to_create: list[Aggregate] = []
@@ -167,9 +161,7 @@ def refresh_aggregates(
         for instance_id, labels in iter_label_groups(project):
             used = usable_labels(labels, excluded)
             digest = _input_hash(method, used, options)
-            family = [
-                key for key in ((instance_id, method), *((instance_id, f"{method}:{a}") for a in aspects))
-            ]
+            family = [(instance_id, method), *((instance_id, f"{method}:{aspect}") for aspect in aspects)]
             if existing.get((instance_id, method), (None, None))[1] == digest:
                 report.unchanged += 1
                 seen.update(key for key in family if key in existing)
@@ -208,6 +200,20 @@ def refresh_aggregates(
         for start in range(0, len(stale), CHUNK):
             report.deleted += Aggregate.objects.filter(pk__in=stale[start : start + CHUNK]).delete()[0]
     return report
+
+
+def _existing_aggregates(project: Project, method: str) -> dict[tuple[int, str], tuple[int, str]]:
+    """(instance id, method or method:aspect) -> (aggregate pk, input hash) of the method's stored aggregates."""
+    rows = (
+        Aggregate.objects.filter(instance__project=project)
+        .values_list("pk", "instance_id", "method", "input_hash")
+        .iterator(chunk_size=CHUNK)
+    )
+    return {
+        (instance_id, name): (pk, digest)
+        for pk, instance_id, name, digest in rows
+        if name == method or name.startswith(f"{method}:")
+    }
 
 
 def _flush(to_create: list[Aggregate], to_update: list[Aggregate]) -> int:
