@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from django.apps import apps
 from django.utils import timezone
 
 from tests.conftest import make_user
-
-_APP = "annotation.workflow"
-
-
-@pytest.fixture(autouse=True)
-def _workflow_app_installed(request) -> None:
-    if not apps.is_installed(_APP):
-        pytest.skip(f"{_APP} is not installed: run with HYBRIDPREF_EXTRA_APPS={_APP}")
 
 
 def make_instances(project, n: int, prefix: str = "i", **extra):
