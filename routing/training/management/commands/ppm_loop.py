@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.progress import progress_bar
 from routing.training.management.commands._common import get_project
 from routing.training.services import TrainingError, start_ppm_loop
 
@@ -28,6 +29,11 @@ class Command(BaseCommand):
         parser.add_argument("--sync", action="store_true")
 
     def handle(self, *args, **o):
+        # With --sync the loop runs here: its job's progress moves a bar.
+        with progress_bar("PPM loop", verbosity=o["verbosity"] if o["sync"] else 0):
+            self._start(o)
+
+    def _start(self, o: dict) -> None:
         project = get_project(o["project"])
         try:
             run = start_ppm_loop(project, o["lm_judge"], k=o["k"], seed=o["seed"], eval_file=o["eval_file"],
