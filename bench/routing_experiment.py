@@ -1,25 +1,33 @@
-"""Routing experiment and PPM-loop timing on a JSONL instance file, no database (docs/METHOD.md, Target to Proxy loop).
+"""Does routing beat a random mix of the same budget? The routing experiment on a JSONL instance file.
 
     .venv/bin/python bench/routing_experiment.py --instances ../shared/data/pandalm/pandalm.jsonl \
-        --bench ../shared/data/rm-eval/rm-eval.jsonl --lm-judge gpt-3.5-turbo --seeds 0 1 2 3 4 --out var/bench
+        --lm-judge gpt-3.5-turbo --seeds 24 --out var/bench
 
-Tags are the routing core's: the 9 textual tags (routing.textual, computed once per file content and tag
-version and cached under --tag-cache) binned by routing.binning into 27 features, the 63 descriptive
-features (all zero: a plain instance file has no LM-tagger records), and the file's ``category`` as extra
-columns (--min-category; 0 turns them off). Pool rule, candidates, PPM and strategies: routing core.
+No database. Tags are the routing core's: the 9 textual tags (computed once per file content and tag version,
+cached under --tag-cache) binned into 27 features, the 63 descriptive features (all zero: a plain file has no
+LM-tagger records), the file's ``category`` columns, and the LM-uncertainty tags (``routing.uncertainty``)
+read from the file's ``lm_labels`` only: whether the other judges agree with --lm-judge.
 
-Prints (1) the calibration of the proxy on 20 random 600/249-style splits (human, LM, random labels) and on
-the RewardBench-style file, (2) the PPM loop with K candidates on the whole pool for both targets, timed,
-with held-out Spearman / RMSE beside the paper's Table 2, (3) the routing experiment table with spreads and
-the random-label control, (4) the diagnosis of why routed and random mixes of one budget do or do not
-differ (routing.training.diagnostics: within-budget signal vs noise, the PPM's within-budget Spearman,
-routed-vs-random mask geometry and predicted vs measured gain; --probe-k 0 turns it off), and writes results
-JSON (the diagnosis under experiment.diagnosis), a PNG and an SVG to --out.
+Steps, each printed as it happens (output is flushed; caches report progress while they fill):
+1. the pool (ties under either source dropped), then a fixed development share of it (--dev-fraction) that
+   chooses the proxy's settings by cross-validation and never enters a routing pool or a test split;
+2. per seed (>= 20 for the headline): split the rest into a routing pool R and test pairs T; run the PPM loop
+   inside R; fit two PPMs on the loop's candidates, one seeing the uncertainty tags and one only the paper's
+   tags; train a proxy reward model on R for every label mix (100% human / LM, random labels, --random-repeats
+   random mixes per budget, each router's routed mixes per strategy, and the oracle that sends human-vs-LM
+   disagreements to people first) and score it on T against the human majority;
+3. the table (score mean +- sd; routed minus random as paired mean +- standard error), the oracle's headroom,
+   the cross-validated AUC with which the tag matrix predicts human-vs-LM disagreement (paper tags alone and
+   with the uncertainty tags);
+4. last line: ``routed-vs-random: 25% +0.031 +- 0.006 (5.2 SE); 50% ...; 75% ...`` for the router with the
+   uncertainty tags and --strategy.
+Results JSON, a PNG and an SVG go to --out.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
@@ -31,148 +39,172 @@ import numpy as np  # noqa: E402
 import platform_compat  # noqa: E402,F401
 from models.reward.data import load_instances, load_triples  # noqa: E402
 from models.reward.embedding_cache import EmbeddingCache  # noqa: E402
-from models.reward.evaluation import heldout_accuracy, random_splits  # noqa: E402
-from models.reward.features import BenchFeatures  # noqa: E402
-from models.reward.proxy import ProxySettings, fit_heads  # noqa: E402
-from routing.descriptive import DESCRIPTIVE_FEATURES  # noqa: E402
-from routing.training.diagnostics import diagnose, format_diagnosis  # noqa: E402
-from routing.training.experiment import ExperimentConfig, format_table, plot, run_experiment, summarise  # noqa: E402
-from routing.training.loop import BenchTarget, HeldoutTarget, pool_from_instances, run_loop  # noqa: E402
+from models.reward.features import BenchFeatures, PairFeatures  # noqa: E402
+from routing.pool import either_source_pool  # noqa: E402
+from routing.training import diagnostics  # noqa: E402
+from routing.training.experiment import (  # noqa: E402
+    STRATEGIES,
+    ExperimentConfig,
+    choose_proxy_settings,
+    development_split,
+    format_table,
+    paired_line,
+    paper_builder,
+    plot,
+    run_experiment,
+    summarise,
+)
+from routing.training.loop import pool_from_instances  # noqa: E402
 from routing.training.tags import file_digest, instance_tag_table  # noqa: E402
 
-
-def calibration(pool, bench, settings: ProxySettings, n_splits: int = 20, seed: int = 0) -> dict:
-    """Proxy on repeated random splits (test share 249/849), human vs LM vs random labels; rm-eval on all."""
-    n = len(pool.human)
-    splits = random_splits(n, round(n * 249 / 849), n_splits, seed)
-    rng = np.random.default_rng(seed)
-    out = {}
-    sources = {"human": pool.human, "lm": pool.lm, "random": rng.choice([-1, 1], size=n)}
-    for name, labels in sources.items():
-        acc = np.zeros(n_splits)
-        for s, (tr, te) in enumerate(splits):
-            Y = np.zeros((1, n))
-            Y[0, tr] = labels[tr]
-            test = np.zeros((1, n), bool)
-            test[0, te] = True
-            # standardisation fitted on this split's training pairs only
-            W = fit_heads(pool.features.diffs, Y, settings, pool.features.scale(tr))
-            acc[s] = heldout_accuracy(W @ pool.features.diffs.T, pool.human, test)[0]
-        out[name] = {"heldout_mean": float(acc.mean()), "heldout_std": float(acc.std(ddof=1))}
-        if bench is not None:
-            full = fit_heads(
-                pool.features.diffs, labels[None, :].astype(float), settings, pool.features.scale()
-            )
-            sc = bench.score(full)
-            out[name]["bench_overall"] = float(sc["overall"][0])
-            out[name]["bench_categories"] = {k: float(v[0]) for k, v in sc["categories"].items()}
-    return out
+say = functools.partial(print, flush=True)
 
 
-def main(argv: list[str] | None = None) -> int:
+def progress_printer(what: str):
+    """A (done, total) callback printing at most about ten lines per cache fill."""
+    state = {"last": -1}
+
+    def report(done: int, total: int) -> None:
+        step = max(1, total // 10)
+        if done == total or done // step != state["last"]:
+            state["last"] = done // step
+            say(f"  {what}: {done}/{total}")
+
+    return report
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--instances", required=True)
-    ap.add_argument("--bench", default=None, help="RewardBench-style triples (optional)")
-    ap.add_argument("--lm-judge", default="gpt-3.5-turbo")
+    ap.add_argument("--bench", default=None, help="RewardBench-style triples: a second objective (optional)")
+    ap.add_argument("--lm-judge", default="gpt-3.5-turbo", help="the LM label; other judges only inform tags")
     ap.add_argument("--cache", default="var/embeddings")
     ap.add_argument("--tag-cache", default="var/cache/tags", help="raw textual tag values, by file hash")
     ap.add_argument("--min-category", type=int, default=15, help="category tag columns (0: none)")
-    ap.add_argument("--k", type=int, default=200)
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--dev-fraction", type=float, default=0.15, help="pairs that only choose proxy settings")
+    ap.add_argument("--k", type=int, default=120, help="PPM-loop candidates per seed")
+    ap.add_argument("--inner-splits", type=int, default=3)
+    ap.add_argument("--ppm-kind", default="linear", choices=("linear", "quadratic", "lightgbm"))
+    ap.add_argument("--seeds", type=int, default=24, help="number of paired seeds (0..n-1)")
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.25, 0.5, 0.75])
-    ap.add_argument("--probe-k", type=int, default=24, help="same-budget candidates per budget (diagnosis)")
-    ap.add_argument("--noise-folds", type=int, default=5, help="disjoint test folds measuring score noise")
+    ap.add_argument("--strategy", default="simulated", choices=STRATEGIES, help="the headline's strategy")
+    ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    ap.add_argument("--random-repeats", type=int, default=4, help="random mixes per budget and seed")
+    ap.add_argument(
+        "--probe-k", type=int, default=0, help="same-budget candidates per budget (noise diagnosis)"
+    )
     ap.add_argument("--out", default="var/bench")
-    ap.add_argument("--skip-experiment", action="store_true")
-    args = ap.parse_args(argv)
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.strategy not in args.strategies:
+        raise SystemExit(f"--strategy {args.strategy!r} must be one of --strategies {args.strategies}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    settings = ProxySettings()
     cache = EmbeddingCache(args.cache)
-
     t0 = time.perf_counter()
+
     instances = load_instances(args.instances)
+    say(
+        f"{len(instances)} pairs read from {args.instances}; textual tags (cached under {args.tag_cache}; a cold "
+        "cache takes about a minute per thousand pairs)..."
+    )
     table = instance_tag_table(
         instances,
         args.tag_cache,
         file_digest(args.instances),
         categories=args.min_category > 0,
         min_category=max(args.min_category, 1),
+        primary_judge=args.lm_judge,
+        progress=progress_printer("textual tags"),
     )
-    t_tags = time.perf_counter() - t0
-    pool, kept = pool_from_instances(instances, args.lm_judge, cache, table, settings)
+    say(f"tags ready in {time.perf_counter() - t0:.0f}s; uncertainty tags: {table.uncertainty.summary()}")
+
+    rows = either_source_pool([i.human for i in instances], [i.lm.get(args.lm_judge) for i in instances])
+    dev_idx, main_idx = development_split(len(rows), args.dev_fraction)
+    dev = [instances[r] for r in rows[dev_idx]]
+    say(
+        f"pool: {len(rows)} of {len(instances)} pairs (ties under either source dropped); {len(dev)} set aside to "
+        f"choose the proxy settings (embeddings cached under {args.cache})..."
+    )
+    human_dev = np.array([i.human for i in dev])
+    lm_dev = np.array([i.lm[args.lm_judge] for i in dev])
+    embed_progress = progress_printer("embeddings")
+    settings, tried = choose_proxy_settings(
+        lambda s: PairFeatures.build(dev, cache, s, progress=embed_progress), human_dev, lm_dev
+    )
+    for t in tried:
+        say(
+            f"  {t['settings'].features:<12} l2={t['settings'].l2:<6g} development CV accuracy: human labels "
+            f"{t['human']:.3f}, LM labels {t['lm']:.3f}, gap {t['gap']:+.3f}"
+        )
+    say(f"proxy settings (largest human-minus-LM gap on the development pairs only): {settings}")
+
+    keep = rows[main_idx]
+    main_instances = [instances[r] for r in keep]
+    pool, kept = pool_from_instances(main_instances, args.lm_judge, cache, table.subset(keep), settings)
     bench = BenchFeatures.build(load_triples(args.bench), cache, settings) if args.bench else None
-    t_embed = time.perf_counter() - t0
-    n_desc = len(DESCRIPTIVE_FEATURES)
-    n_extra = len(table.descriptive_names) - n_desc
-    print(
-        f"pool: {len(kept)} of {len(instances)} pairs (ties under either source dropped, routing.pool); "
-        f"{pool.tags.shape[1]} tag features = 27 textual bins + {n_desc} descriptive (all zero: no tagger records) "
-        f"+ {n_extra} category; tags {t_tags:.1f}s (cache: {args.tag_cache}), all features ready in "
-        f"{t_embed:.1f}s (embedding cache: {args.cache})"
-    )
-    print(f"proxy settings: {settings}")
-
-    cal = calibration(pool, bench, settings)
-    print("\ncalibration (20 random splits, test 249/849, human-majority gold):")
-    for name, c in cal.items():
-        extra = f"   rm-eval overall {c['bench_overall']:.3f}" if "bench_overall" in c else ""
-        print(f"  {name:<7} labels: held-out {c['heldout_mean']:.3f} +- {c['heldout_std']:.3f}{extra}")
-
-    targets: list = [HeldoutTarget.make(len(kept), 5, 0.3, 0)]
-    if bench is not None:
-        targets.append(BenchTarget(bench))
-    t1 = time.perf_counter()
-    loop = run_loop(pool, targets, k=args.k, seed=0)
-    t_loop = time.perf_counter() - t1
-    print(
-        f"\nPPM loop: {args.k} candidates, targets {[t.name for t in targets]}: {t_loop:.1f}s "
-        f"(+ {t_embed:.1f}s features) {json.dumps({k: round(v, 2) for k, v in loop.timings.items()})}"
-    )
-    for target, metrics in loop.ppm_metrics.items():
-        for m in metrics:
-            print(
-                f"  {target:<8} {m['kind']:<10} Spearman {m['spearman']:.3f} RMSE(x100) {m['rmse_x100']:.3f} "
-                f"[target sd {m['target_std_x100']:.3f}]   paper Table 2: {m['paper_spearman']} / {m['paper_rmse_x100']}"
-            )
-
-    result = {
-        "calibration": cal,
-        "loop": {
-            "timings": loop.timings,
-            "features_s": t_embed,
-            "tags_s": t_tags,
-            "feature_names": loop.feature_names,
-            "ppm_metrics": loop.ppm_metrics,
-            "rows": loop.rows(),
-        },
-        "settings": settings.__dict__,
+    full_T = pool.builder.T
+    paper = paper_builder(pool.builder)
+    aucs = {
+        "the paper's tags": diagnostics.disagreement_auc(paper.T if paper else full_T, pool.human, pool.lm),
+        "the paper's + uncertainty tags": diagnostics.disagreement_auc(full_T, pool.human, pool.lm),
     }
-    if not args.skip_experiment:
-        config = ExperimentConfig(
-            budgets=args.budgets,
-            seeds=args.seeds,
-            k=args.k,
-            settings=settings,
-            probe_k=args.probe_k,
-            noise_folds=args.noise_folds,
-        )
-        t2 = time.perf_counter()
-        rows = run_experiment(
-            pool, bench, config, progress=lambda d, n, m: print(f"  [{d}/{n}] {m}", flush=True)
-        )
-        summary = summarise(rows)
-        print(f"\nrouting experiment ({len(args.seeds)} seeds, {time.perf_counter() - t2:.0f}s):\n")
-        print(format_table(summary))
-        plot(summary, str(out / "routing_experiment.png"))
-        plot(summary, str(out / "routing_experiment.svg"))
-        result["experiment"] = {"rows": rows, "summary": summary}
-        print(f"plots: {out / 'routing_experiment.png'}, {out / 'routing_experiment.svg'}")
-        if args.probe_k > 0:
-            diagnosis = diagnose(rows)
-            result["experiment"]["diagnosis"] = diagnosis
-            print("\n" + format_diagnosis(diagnosis))
+    wrong = np.sign(pool.human) != np.sign(pool.lm)
+    say(
+        f"experiment pool: {len(kept)} pairs, {full_T.shape[1]} tag columns; the LM label is wrong on "
+        f"{wrong.mean():.1%}; features ready at {time.perf_counter() - t0:.0f}s"
+    )
+
+    config = ExperimentConfig(
+        budgets=args.budgets,
+        strategies=args.strategies,
+        seeds=tuple(range(args.seeds)),
+        k=args.k,
+        inner_splits=args.inner_splits,
+        ppm_kind=args.ppm_kind,
+        settings=settings,
+        random_repeats=args.random_repeats,
+        paper_router=True,
+        oracle=True,
+        probe_k=args.probe_k,
+    )
+    t1 = time.perf_counter()
+    say(
+        f"routing experiment: {args.seeds} paired seeds, K={args.k} loop candidates each, {args.ppm_kind} PPM..."
+    )
+    rows_out = run_experiment(
+        pool,
+        bench,
+        config,
+        progress=lambda d, n, m: say(f"  [{d}/{n}] {m} ({time.perf_counter() - t1:.0f}s)"),
+    )
+    summary = summarise(rows_out)
+    say(
+        f"\nrouting experiment ({args.seeds} seeds, {time.perf_counter() - t1:.0f}s; 'routed' sees the "
+        "uncertainty tags, 'routed-paper' only the paper's):\n"
+    )
+    say(format_table(summary))
+    say(diagnostics.format_headroom(diagnostics.headroom(summary), aucs))
+    result = {
+        "settings": settings.__dict__,
+        "settings_tried": [{**t, "settings": t["settings"].__dict__} for t in tried],
+        "aucs": aucs,
+        "rows": rows_out,
+        "summary": summary,
+    }
+    if args.probe_k > 0:
+        diagnosis = diagnostics.diagnose(rows_out)
+        result["diagnosis"] = diagnosis
+        say("\n" + diagnostics.format_diagnosis(diagnosis))
+    plot(summary, str(out / "routing_experiment.png"))
+    plot(summary, str(out / "routing_experiment.svg"))
     (out / "routing_experiment.json").write_text(json.dumps(result, indent=1, default=float))
+    say(f"results: {out / 'routing_experiment.json'}, plots: {out / 'routing_experiment.png'}")
+    say(f"paper tags only: {paired_line(summary, args.strategy, method='routed-paper')}")
+    say(paired_line(summary, args.strategy))
     return 0
 
 

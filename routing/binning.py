@@ -18,6 +18,7 @@ import numpy as np
 
 from routing.descriptive import DESCRIPTIVE_FEATURES, features_of
 from routing.textual import LENGTH_TAGS, TAG_NAMES
+from routing.uncertainty import UncertaintyTable
 
 EDGES = (0.0, 0.33, 0.67, 1.0)
 N_BINS = 3
@@ -101,7 +102,8 @@ class TagTable:
     """Everything known about the tags of a pool: raw textual values, descriptive features, length edges.
 
     ``matrix()`` is the N x F boolean matrix T under the one binning rule; paper-mode counting reads the raw
-    values from here too.
+    values from here too. ``uncertainty`` (optional) holds the LM-uncertainty tags (:mod:`routing.uncertainty`),
+    appended after the paper's columns when asked for (``Mode.uncertainty_tags``).
     """
 
     instance_ids: list
@@ -110,9 +112,14 @@ class TagTable:
     descriptive_names: tuple[str, ...] = DESCRIPTIVE_FEATURES
     edges: LengthEdges | None = None
     tag_versions: dict[str, str] = field(default_factory=dict)
+    uncertainty: UncertaintyTable | None = None
 
     def __post_init__(self) -> None:
         n = len(self.instance_ids)
+        if self.uncertainty is not None and self.uncertainty.matrix.shape[0] != n:
+            raise ValueError(
+                f"TagTable: {self.uncertainty.matrix.shape[0]} rows of uncertainty tags for {n} instances"
+            )
         for tag, v in self.textual.items():
             if len(v) != n:
                 raise ValueError(f"TagTable: textual {tag!r} has {len(v)} values for {n} instances")
@@ -129,6 +136,7 @@ class TagTable:
         descriptive_names: Sequence[str] = DESCRIPTIVE_FEATURES,
         edges: LengthEdges | None = None,
         tag_versions: Mapping[str, str] | None = None,
+        uncertainty: UncertaintyTable | None = None,
     ) -> TagTable:
         """From raw textual values and per-instance tagger answers (None = no record: no feature fires)."""
         n = len(instance_ids)
@@ -141,16 +149,38 @@ class TagTable:
             feats = features_of(a)
             desc[i] = [feats.get(name, False) for name in names]
         textual = {k: np.asarray(v, dtype=np.float64) for k, v in textual.items()}
-        return cls(list(instance_ids), textual, desc, names, edges, dict(tag_versions or {}))
+        return cls(list(instance_ids), textual, desc, names, edges, dict(tag_versions or {}), uncertainty)
 
     @property
     def feature_names(self) -> list[str]:
+        """The paper's columns: textual bins and descriptive features (no uncertainty tags)."""
         return list(TEXTUAL_FEATURES) + list(self.descriptive_names)
 
-    def matrix(self) -> np.ndarray:
-        """N x F boolean tag matrix (27 textual bins, then the descriptive features)."""
+    def names(self, with_uncertainty: bool = False) -> list[str]:
+        """Column names of :meth:`matrix` called with the same switch."""
+        extra = list(self.uncertainty.names) if with_uncertainty and self.uncertainty is not None else []
+        return self.feature_names + extra
+
+    def matrix(self, with_uncertainty: bool = False) -> np.ndarray:
+        """N x F boolean tag matrix (27 textual bins, the descriptive features, then the uncertainty tags
+        when asked for and known)."""
         assert self.edges is not None
-        return np.concatenate([textual_bins(self.textual, self.edges), self.descriptive], axis=1)
+        parts = [textual_bins(self.textual, self.edges), self.descriptive]
+        if with_uncertainty and self.uncertainty is not None:
+            parts.append(self.uncertainty.matrix)
+        return np.concatenate(parts, axis=1)
+
+    def with_uncertainty(self, uncertainty: UncertaintyTable | None) -> TagTable:
+        """The same table with these uncertainty tags (one row per instance, in order)."""
+        return TagTable(
+            self.instance_ids,
+            self.textual,
+            self.descriptive,
+            self.descriptive_names,
+            self.edges,
+            dict(self.tag_versions),
+            uncertainty,
+        )
 
     def subset(self, rows: np.ndarray) -> TagTable:
         """The same table restricted to ``rows`` (edges kept: fitted once on the whole dataset)."""
@@ -162,4 +192,5 @@ class TagTable:
             self.descriptive_names,
             self.edges,
             dict(self.tag_versions),
+            self.uncertainty.subset(rows) if self.uncertainty is not None else None,
         )

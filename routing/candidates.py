@@ -43,10 +43,18 @@ def top_b(priority: np.ndarray, budgets: np.ndarray | int) -> np.ndarray:
     b = np.broadcast_to(np.asarray(budgets, dtype=np.int64), (K,))
     if np.any(b < 0) or np.any(b > N):
         raise ValueError(f"top_b: budgets must lie in 0..{N}")
-    order = np.argsort(-priority, axis=1, kind="stable")
-    keep = np.arange(N)[None, :] < b[:, None]
     mask = np.zeros((K, N), dtype=bool)
-    np.put_along_axis(mask, order, keep, axis=1)
+    for value in np.unique(b):  # one partial selection per distinct budget: O(N) per row, no full sort
+        rows = np.flatnonzero(b == value)
+        if value == 0:
+            continue
+        if value == N:
+            mask[rows] = True
+            continue
+        top = np.argpartition(-priority[rows], value - 1, axis=1)[:, :value]
+        sub = np.zeros((len(rows), N), dtype=bool)
+        np.put_along_axis(sub, top, True, axis=1)
+        mask[rows] = sub
     return mask
 
 
@@ -205,3 +213,107 @@ class ChunkedSampler:
         m = np.zeros(self.N, dtype=bool)
         m[np.concatenate(members)] = True
         return ~m if self.complement else m
+
+
+class FillSampler:
+    """Algorithm 1's tag-group fill at one budget, scored from tag counts without a mask per candidate.
+
+    Algorithm 1 walks the tags in a random order and adds each tag's instances not chosen yet, in random
+    order, until exactly b are chosen. Each round of this sampler draws one tag order and one permutation of
+    the instances: under that order an instance belongs to the *group* of its first tag (untagged instances
+    form a last group), and walking the round's order group by group is exactly Algorithm 1. The instances are
+    laid out group by group (in permuted order inside a group) with the running tag counts along that layout
+    (one O(N F) pass per round).
+
+    A candidate walks the groups in its own order, takes whole groups while they fit in the budget, then the
+    first instances of the next group. Its order is a rotation of one of ``bases`` uniformly random orders
+    drawn per round; a rotation of a uniformly random order is itself uniformly random, so every candidate
+    walks a uniformly random order, and with running sums along each (doubled) base order a candidate costs
+    one binary search and O(F) additions whatever N is. Candidates of one round share the round's grouping
+    and their base orders (they are not independent), which is why every round draws fresh ones. Candidate 0
+    of each round walks the round's own order: a plain Algorithm 1 draw. The others take, for each tag they
+    walk, the instances whose first tag in the round's order it is, so they stay filled tag by tag (unlike
+    uniform sets, whose counts all sit near the mean proportions). Every candidate has exactly b instances;
+    :meth:`mask` rebuilds any of them.
+    """
+
+    def __init__(self, T: np.ndarray, budget: int, rng: np.random.Generator, per_round: int = 32768) -> None:
+        self.T = np.asarray(T, dtype=np.float32)
+        self.N, self.F = self.T.shape
+        if not 0 <= budget <= self.N:
+            raise ValueError(f"FillSampler: budget {budget} outside 0..{self.N}")
+        if per_round < 1:
+            raise ValueError(f"FillSampler: per_round {per_round} must be at least 1")
+        self.budget = int(budget)
+        self.rng = rng
+        self.G = self.F + 1
+        self.per_round = per_round
+        self.rank_of = (self.T > 0).astype(np.int16)
+
+    def _layout(self) -> dict:
+        """One round's grouping: the layout of instances, group starts and sizes, running counts."""
+        rank = self.rng.permutation(self.F).astype(
+            np.int16
+        )  # rank[j]: position of tag j in the round's order
+        # first tag position of each instance: max over its tags of (F - rank), turned back (F: untagged)
+        first = (
+            self.F - (self.rank_of * (self.F - rank)[None, :]).max(axis=1)
+            if self.F
+            else np.zeros(self.N, int)
+        )
+        layout = np.lexsort((self.rng.random(self.N), first))
+        start = np.searchsorted(first[layout], np.arange(self.G), side="left")
+        size = np.diff(np.append(start, self.N))
+        running = np.zeros((self.N + 1, self.F), dtype=np.float32)
+        np.cumsum(self.T[layout], axis=0, out=running[1:])
+        return {"layout": layout, "start": start, "size": size, "running": running}
+
+    def round(self, k: int | None = None) -> tuple[np.ndarray, dict]:
+        """Counts (k x F, k <= per_round) of k fresh candidates, and what :meth:`mask` needs to rebuild them."""
+        k = self.per_round if k is None else max(1, min(k, self.per_round))
+        state = self._layout()
+        start, size, running = state["start"], state["size"], state["running"]
+        group_counts = running[start + size] - running[start]
+        groups = np.flatnonzero(size > 0)  # empty groups would only repeat the next group's candidate
+        G = len(groups)
+        n_bases = -(-k // G)
+        keys = self.rng.random((n_bases, G), dtype=np.float32)
+        keys[0] = np.arange(G)  # base 0 is the round's own order
+        bases = groups[np.argsort(keys, axis=1)]
+        filled = np.zeros((n_bases, G + 1), dtype=np.int64)
+        np.cumsum(size[bases], axis=1, out=filled[:, 1:])
+        summed = np.zeros((n_bases, G + 1, self.F), dtype=np.float32)
+        np.cumsum(group_counts[bases], axis=1, out=summed[:, 1:])
+        pick = np.arange(k)  # candidate j: base j // G rotated by j % G (candidate 0: the round's order)
+        base_of, offset = pick // G, pick % G
+        # the rotation's walk is a window [offset, end) of the base order read twice round; its fill is
+        # filled[end] - filled[offset] with filled extended by N per lap: one binary search for all rows
+        lift = np.arange(n_bases)[:, None] * (3 * self.N + 1)
+        laps = np.concatenate([filled, filled[:, 1:] + self.N], axis=1)  # (n_bases, 2G + 1), no copy of F
+        flat = (laps + lift).ravel()
+        target = filled[base_of, offset] + self.budget + lift[base_of, 0]
+        end = np.searchsorted(flat, target, side="right") - 1 - base_of * (2 * G + 1)
+        end = np.minimum(end, offset + G)  # every group at most once (only reached when b = N)
+        wrap = end > G
+        inner = np.where(wrap, end - G, end)
+        window = summed[base_of, inner] - summed[base_of, offset]
+        window[wrap] += summed[base_of[wrap], G]  # the lap's total
+        taken = laps[base_of, end] - filled[base_of, offset]
+        partial = bases[base_of, np.where(end >= G, end - G, end) % G]
+        rest = self.budget - taken
+        begin = start[partial]
+        counts = window + (running[begin + rest] - running[begin])
+        n_full = end - offset
+        state.update(bases=bases, base_of=base_of, offset=offset, n_full=n_full, partial=partial, rest=rest)
+        return counts, state
+
+    def mask(self, state: dict, row: int) -> np.ndarray:
+        """The boolean mask of candidate ``row`` of a round."""
+        m = np.zeros(self.N, dtype=bool)
+        start, size, layout = state["start"], state["size"], state["layout"]
+        order = np.roll(state["bases"][state["base_of"][row]], -int(state["offset"][row]))
+        for g in order[: state["n_full"][row]]:
+            m[layout[start[g] : start[g] + size[g]]] = True
+        g, r = state["partial"][row], state["rest"][row]
+        m[layout[start[g] : start[g] + r]] = True
+        return m

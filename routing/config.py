@@ -26,6 +26,8 @@ class Mode:
     # --- candidate feature vector (docs/METHOD.md: Candidates and features)
     features: Literal["proportions", "counts"] = "proportions"
     human_share_feature: bool = True
+    # LM-uncertainty tags (routing.uncertainty) beside the paper's tags; beyond the paper, so off there
+    uncertainty_tags: bool = True
     # --- candidate generation (docs/METHOD.md: Candidates and features)
     candidate_kinds: tuple[str, ...] = ("tag_group_fill", "tag_bernoulli", "uniform")
     include_extremes: bool = True  # all-LM and all-human candidates
@@ -59,6 +61,7 @@ PAPER = Mode(
     rerank_lengths_in_human_subset=True,
     features="counts",
     human_share_feature=False,
+    uncertainty_tags=False,
     candidate_kinds=("tag_group_fill",),
     include_extremes=False,
     tie_policy="chosen_source",

@@ -34,11 +34,11 @@ class FeatureBuilder:
     def __init__(self, table: TagTable, mode: Mode = RECOMMENDED) -> None:
         self.table = table
         self.mode = mode
-        self.T = table.matrix()
+        self.T = table.matrix(mode.uncertainty_tags)
         self.n = self.T.shape[0]
         if self.n == 0:
             raise ValueError("FeatureBuilder: empty pool")
-        self.tag_names = table.feature_names
+        self.tag_names = table.names(mode.uncertainty_tags)
         self.feature_names = self.tag_names + ([HUMAN_SHARE] if mode.human_share_feature else [])
         self._length_cols = [
             i for i, name in enumerate(TEXTUAL_FEATURES) if name.split(":")[0] in LENGTH_TAGS

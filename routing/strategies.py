@@ -12,11 +12,15 @@ from typing import Any
 
 import numpy as np
 
-from routing.candidates import ChunkedSampler, generate_candidates
+from routing.candidates import ChunkedSampler, FillSampler, generate_candidates
 from routing.features import FeatureBuilder
 from routing.ppm import PPM
+from routing.uncertainty import UNCERTAINTY_FEATURES
 
 STRATEGIES = ("simulated", "top_k", "greedy", "unlimited")
+SAMPLERS = ("fill", "masks", "uniform")
+DEFAULT_K = 20_000  # simulated routing's candidates: the vectorised fill scores them in about a second
+MASKS_K = 500  # with explicit masks (paper mode), what the paper's procedure affords
 
 
 @dataclass
@@ -54,28 +58,35 @@ def simulated(
     builder: FeatureBuilder,
     budget: int | float,
     rng: np.random.Generator,
-    k: int = 500,
-    sampler: str = "auto",
+    k: int | None = None,
+    sampler: str | None = None,
 ) -> Routing:
-    """Best of k candidates at budget b by predicted performance.
+    """Best of k candidates at budget b by predicted performance (Algorithm 1's simulated routing).
 
-    sampler "masks": k explicit masks from the mode's generator (paper: tag-group fill, exact paper
-    procedure); "chunked": uniform candidates via :class:`ChunkedSampler` (hundreds of thousands per
-    second); "auto": masks for k <= 5,000 or when the mode has paper counting quirks, chunked otherwise.
+    sampler "fill" (the default): Algorithm 1's tag-group fill scored from tag counts
+    (:class:`~routing.candidates.FillSampler`: tens of thousands of candidates a second at any N, each
+    scored by one product in count space); "masks": k explicit masks from the mode's generators (what paper
+    mode uses, because its counting quirks are not functions of the counts); "uniform": uniformly random
+    human sets (:class:`~routing.candidates.ChunkedSampler`). Which sampler ran is recorded in ``info``.
+    k defaults to ``DEFAULT_K`` with counts and ``MASKS_K`` with masks.
     """
     b = resolve_budget(budget, builder.n)
     mode = builder.mode
     quirky = mode.rerank_lengths_in_human_subset or mode.inclusive_count_edges
-    if sampler == "auto":
-        sampler = "masks" if (k <= 5000 or quirky) else "chunked"
-    if sampler == "chunked" and quirky:
-        raise ValueError("simulated: the chunked sampler cannot reproduce paper-mode counting; use masks")
+    sampler = sampler or ("masks" if quirky else "fill")
+    if sampler not in SAMPLERS:
+        raise ValueError(f"simulated: unknown sampler {sampler!r}: expected one of {SAMPLERS}")
+    if sampler != "masks" and quirky:
+        raise ValueError(
+            f"simulated: the {sampler!r} sampler cannot reproduce paper-mode counting; use masks"
+        )
+    k = k if k is not None else (MASKS_K if sampler == "masks" else DEFAULT_K)
+    if k < 1:
+        raise ValueError(f"simulated: k={k} must be at least 1")
     if sampler == "masks":
         best_mask, preds = _simulated_masks(ppm, builder, b, rng, k)
-    elif sampler == "chunked":
-        best_mask, preds = _simulated_chunked(ppm, builder, b, rng, k)
     else:
-        raise ValueError(f"simulated: unknown sampler {sampler!r}")
+        best_mask, preds = _simulated_counts(ppm, builder, b, rng, k, sampler)
     spread = {q: float(np.quantile(preds, q)) for q in (0.0, 0.5, 0.95, 1.0)}
     predicted = float(ppm.predict(builder.transform(best_mask[None, :]))[0])
     return Routing(
@@ -125,15 +136,29 @@ def count_space_predictor(ppm: PPM, builder: FeatureBuilder, budget: int):
     return predict
 
 
-def _simulated_chunked(ppm, builder, b, rng, k) -> tuple[np.ndarray, np.ndarray]:
-    sampler = ChunkedSampler(builder.T_count, b, rng, per_round=max(1, min(k, 32768)))
-    fast = count_space_predictor(ppm, builder, b)
+def count_scorer(ppm: PPM, builder: FeatureBuilder, budget: int):
+    """predict(counts) for candidates of one budget: the explicit form in count space (linear, quadratic)
+    or the PPM on the candidates' feature vectors built from their counts (LightGBM)."""
+    fast = count_space_predictor(ppm, builder, budget)
+    if fast is not None:
+        return fast
+    return lambda counts: ppm.predict(builder.from_counts(counts, np.full(len(counts), budget)))
+
+
+def _simulated_counts(ppm, builder, b, rng, k, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    per_round = max(1, min(k, 32768))
+    if kind == "fill":
+        sampler = FillSampler(builder.T_count, b, rng, per_round=per_round)
+    else:
+        sampler = ChunkedSampler(builder.T_count, b, rng, per_round=per_round)
+    score = count_scorer(ppm, builder, b)
     best, best_pred, preds = None, -np.inf, []
     done = 0
     while done < k:
         n = min(sampler.per_round, k - done)
         counts, state = sampler.round(n)
-        p = fast(counts) if fast is not None else ppm.predict(builder.from_counts(counts, np.full(n, b)))
+        n = len(counts)
+        p = score(counts)
         preds.append(p)
         j = int(np.argmax(p))
         if p[j] > best_pred:
@@ -292,7 +317,8 @@ def tag_gain_table(
     trials: int = 10,
 ) -> list[dict[str, Any]]:
     """Paper Table 12: for each tag, route n random instances that carry it (all of them when fewer),
-    gain = f(x) - f(x(0)), averaged over ``trials``; rows sorted by gain, with gain / n."""
+    gain = f(x) - f(x(0)), averaged over ``trials``; rows sorted by gain, with gain / n. ``group`` says
+    whether a row is one of the paper's tags or an LM-uncertainty tag (what a chart colours)."""
     T = builder.T
     zero = builder.transform(np.zeros((1, builder.n), bool))
     f0 = float(ppm.predict(zero)[0])
@@ -301,7 +327,14 @@ def tag_gain_table(
         carriers = np.nonzero(T[:, j])[0]
         if carriers.size == 0:
             rows.append(
-                {"tag": name, "carriers": 0, "n": 0, "gain": float("nan"), "gain_per_instance": float("nan")}
+                {
+                    "tag": name,
+                    "group": _group(name),
+                    "carriers": 0,
+                    "n": 0,
+                    "gain": float("nan"),
+                    "gain_per_instance": float("nan"),
+                }
             )
             continue
         m = min(n, carriers.size)
@@ -310,7 +343,18 @@ def tag_gain_table(
             masks[t, rng.choice(carriers, size=m, replace=False)] = True
         gain = float(np.mean(ppm.predict(builder.transform(masks)) - f0))
         rows.append(
-            {"tag": name, "carriers": int(carriers.size), "n": m, "gain": gain, "gain_per_instance": gain / m}
+            {
+                "tag": name,
+                "group": _group(name),
+                "carriers": int(carriers.size),
+                "n": m,
+                "gain": gain,
+                "gain_per_instance": gain / m,
+            }
         )
     rows.sort(key=lambda r: -np.nan_to_num(r["gain"], nan=-np.inf))
     return rows
+
+
+def _group(tag: str) -> str:
+    return "uncertainty" if tag in UNCERTAINTY_FEATURES else "paper"

@@ -1,6 +1,6 @@
 """The prompt tagger (the paper's "meta-analyzer", docs/METHOD.md): reads only the prompt, one JSON answer per dimension.
 
-Label sets, aliases and normalisation live in ``routing.descriptive`` (DIMENSIONS, normalize_answer) and are
+Label sets, aliases and normalisation live in ``models.lm.descriptive`` (DIMENSIONS, normalize_answer) and are
 not repeated here; this module only writes the questions, calls a backend and keeps raw answers next to the
 normalised ones. Any answer that cannot be read becomes "unknown" (no feature fires), never an exception.
 """
@@ -11,12 +11,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.lm.base import DecodingSettings, LMBackend, Messages
+from models.lm.descriptive import DIMENSIONS, normalize_answer
 
 TAGGER_NAME = "prompt-tags"
 TAGGER_VERSION = "1"
 UNKNOWN = "unknown"
 
-# What each dimension means, in our words; the allowed labels are appended from routing.descriptive.
+# What each dimension means, in our words; the allowed labels are appended from models.lm.descriptive.
 QUESTIONS: dict[str, str] = {
     "subject_of_expertise": "Which fields of knowledge does answering this request draw on? Give 1 to 3 subjects.",
     "expertise_level": "How much expertise does a person need to answer this request well?",
@@ -36,19 +37,13 @@ QUESTIONS: dict[str, str] = {
 }
 
 
-def _dimensions() -> dict[str, Any]:
-    from routing.descriptive import DIMENSIONS
-
-    return DIMENSIONS
-
-
 def tagger_version() -> str:
     return f"{TAGGER_NAME}@{TAGGER_VERSION}"
 
 
 def dimension_messages(dimension: str, prompt: str, last_user_turn: str | None = None) -> Messages:
     """The question for one dimension; ``format_constraints`` looks at the last user turn only."""
-    dims = _dimensions()
+    dims = DIMENSIONS
     if dimension not in dims or dimension not in QUESTIONS:
         raise ValueError(
             f"tagger: unknown dimension {dimension!r}; known: {sorted(set(dims) & set(QUESTIONS))}"
@@ -95,9 +90,7 @@ class TagResult:
 
 
 def normalize(dimension: str, raw: Any) -> list[str] | str:
-    """routing.descriptive.normalize_answer, with anything it cannot handle turned into "unknown"."""
-    from routing.descriptive import normalize_answer
-
+    """models.lm.descriptive.normalize_answer, with anything it cannot handle turned into "unknown"."""
     if raw is None:
         return UNKNOWN
     try:
@@ -118,7 +111,7 @@ class PromptTagger:
         dimensions: list[str] | None = None,
         settings: DecodingSettings | None = None,
     ) -> None:
-        known = [d for d in _dimensions() if d in QUESTIONS]
+        known = [d for d in DIMENSIONS if d in QUESTIONS]
         self.dimensions = list(dimensions) if dimensions else known
         bad = [d for d in self.dimensions if d not in known]
         if bad:

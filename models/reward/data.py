@@ -12,12 +12,11 @@ response_b better, 0 tie).
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from annotation.core.labels import preference_of
+from models.aggregation import MAJORITY, LabelInput, aggregate
+from models.preferences import preference_of
 
 
 def as_text(value: object) -> str:
@@ -54,13 +53,13 @@ class Triple:
     category: str
 
 
-def majority(preferences: Iterable[int]) -> int | None:
-    """Strict-majority choice (A / B / tie as -1 / +1 / 0); None when no choice has more than half the votes."""
-    signs = [(p > 0) - (p < 0) for p in preferences]
-    if not signs:
+def human_aggregate(votes: list[LabelInput], method: str = MAJORITY) -> int | None:
+    """The project's aggregation rule (``models.aggregation``, the one the dataset export uses): None when
+    the instance is dropped or has no votes, 0 for a tie."""
+    if not votes:
         return None
-    choice, count = Counter(signs).most_common(1)[0]
-    return choice if count * 2 > len(signs) else None
+    result = aggregate(method, votes)
+    return None if result.dropped else result.result
 
 
 def _read_jsonl(path: str | Path) -> list[tuple[int, dict]]:
@@ -85,26 +84,34 @@ def _label(value: object, where: str) -> int | None:
         raise ValueError(f"{where}: {exc}") from exc
 
 
-def load_instances(path: str | Path) -> list[Instance]:
-    """Read an instance file; the human label is the strict majority of the human votes."""
+def load_instances(path: str | Path, method: str = MAJORITY) -> list[Instance]:
+    """Read an instance file; the human label aggregates the human votes by ``method`` (majority: a
+    plurality of A / B / tie, a tie in the vote is a tie)."""
     instances = []
     for number, row in _read_jsonl(path):
         where = f"{path}:{number}"
         for key in ("prompt", "response_a", "response_b"):
             if key not in row:
                 raise ValueError(f"{where}: missing field {key!r}")
-        votes = [_label(v.get("label"), where) for v in row.get("human_labels") or []]
+        votes = [
+            LabelInput(str(v.get("annotator", k)), _label(v.get("label"), where))
+            for k, v in enumerate(row.get("human_labels") or [])
+        ]
         lm = {
             name: _label(value, f"{where} lm_labels.{name}")
             for name, value in (row.get("lm_labels") or {}).items()
         }
+        try:
+            human = human_aggregate(votes, method)
+        except ValueError as exc:
+            raise ValueError(f"{where}: human_labels: {exc}") from exc
         instances.append(
             Instance(
                 id=str(row.get("id", number)),
                 prompt=as_text(row["prompt"]),
                 response_a=as_text(row["response_a"]),
                 response_b=as_text(row["response_b"]),
-                human=majority(v for v in votes if v is not None),
+                human=human,
                 lm=lm,
                 category=as_text(row.get("category")),
             )

@@ -15,13 +15,14 @@ from models.reward.proxy import ProxySettings, feature_scale, response_features
 Progress = Callable[[int, int], None] | None
 
 
-def _phi(
+def response_phi(
     cache: EmbeddingCache,
     settings: ProxySettings,
     prompts: Sequence[str],
     responses: Sequence[str],
-    progress: Progress,
+    progress: Progress = None,
 ) -> np.ndarray:
+    """phi(prompt, response) of each response under ``settings`` (embeddings from the cache)."""
     pr = cache.embed(
         [join_prompt_response(p, r) for p, r in zip(prompts, responses, strict=True)], progress=progress
     )
@@ -46,8 +47,8 @@ class PairFeatures:
     ) -> PairFeatures:
         prompts = [i.prompt for i in instances]
         return cls(
-            _phi(cache, settings, prompts, [i.response_a for i in instances], progress),
-            _phi(cache, settings, prompts, [i.response_b for i in instances], progress),
+            response_phi(cache, settings, prompts, [i.response_a for i in instances], progress),
+            response_phi(cache, settings, prompts, [i.response_b for i in instances], progress),
         )
 
     @property
@@ -79,8 +80,8 @@ class BenchFeatures:
     ) -> BenchFeatures:
         prompts = [t.prompt for t in triples]
         return cls(
-            _phi(cache, settings, prompts, [t.chosen for t in triples], progress),
-            _phi(cache, settings, prompts, [t.rejected for t in triples], progress),
+            response_phi(cache, settings, prompts, [t.chosen for t in triples], progress),
+            response_phi(cache, settings, prompts, [t.rejected for t in triples], progress),
             BenchLayout.from_triples([t.subset for t in triples], [t.category for t in triples], weights),
         )
 

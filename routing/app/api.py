@@ -21,8 +21,18 @@ class RoutingRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RoutingRun
-        fields = ["id", "project", "budget", "budget_fraction", "strategy", "ppm", "ppm_name",
-                  "predicted_performance", "params", "created_at"]  # fmt: skip
+        fields = [
+            "id",
+            "project",
+            "budget",
+            "budget_fraction",
+            "strategy",
+            "ppm",
+            "ppm_name",
+            "predicted_performance",
+            "params",
+            "created_at",
+        ]
 
 
 class RoutingDecisionSerializer(serializers.ModelSerializer):

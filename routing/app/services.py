@@ -12,15 +12,17 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 
-from annotation.judging.models import PromptTagRecord
-from annotation.models import Instance, Project
+from annotation.judging.models import LMJudgment, PromptTagRecord
+from annotation.models import Instance, LMLabel, Project
+from models.lm.judge import reconcile
 from routing.binning import LengthEdges as CoreLengthEdges
 from routing.binning import TagTable
-from routing.config import Mode, get_mode
+from routing.config import Mode, get_mode, replace
 from routing.features import FeatureBuilder
 from routing.ppm import PPM
 from routing.strategies import resolve_budget, route, tag_gain_table
 from routing.textual import LENGTH_TAGS, TAG_NAMES, TextPair, compute_textual_tags, tag_version
+from routing.uncertainty import UNCERTAINTY_FEATURES, JudgeReading, margin_of, uncertainty_table
 
 from .models import LengthEdges, PPMArtifact, RoutingDecision, RoutingRun, TagValue
 
@@ -164,18 +166,99 @@ def prompt_tag_answers(
     return [latest.get(i) for i in instance_ids]
 
 
+def newest_versions(instance_ids: Sequence[int]) -> dict[str, list[str]]:
+    """Each judge's prompt versions, newest last (a version is as new as its first stored label)."""
+    first: dict[tuple[str, str], int] = {}
+    rows = LMLabel.objects.filter(instance_id__in=list(instance_ids)).order_by("id")
+    for pk, judge, version in rows.values_list("id", "judge", "prompt_version"):
+        first.setdefault((judge, version), pk)
+    out: dict[str, list[str]] = {}
+    for (judge, version), _ in sorted(first.items(), key=lambda item: item[1]):
+        out.setdefault(judge, []).append(version)
+    return out
+
+
+def newest_lm_labels(instance_ids: Sequence[int], judge: str) -> dict[int, int]:
+    """The judge's label of each instance under its newest prompt version; an older version's label only
+    where the newest has none."""
+    labels: dict[str, dict[int, int]] = {}
+    rows = LMLabel.objects.filter(instance_id__in=list(instance_ids), judge=judge).order_by("id")
+    for iid, version, pref in rows.values_list("instance_id", "prompt_version", "preference"):
+        labels.setdefault(version, {})[iid] = pref
+    out: dict[int, int] = {}
+    for version in newest_versions(instance_ids).get(judge, []):  # oldest first: newer ones overwrite
+        out.update(labels.get(version, {}))
+    return out
+
+
+def default_lm_judge(project: Project) -> str | None:
+    """The judge with the most LM labels in the project (None when it has none)."""
+    counts: dict[str, int] = {}
+    for judge in LMLabel.objects.filter(instance__project=project).values_list("judge", flat=True):
+        counts[judge] = counts.get(judge, 0) + 1
+    return min(counts, key=lambda j: (-counts[j], j)) if counts else None
+
+
+def lm_readings(instance_ids: Sequence[int]) -> list[dict[str, JudgeReading]]:
+    """What every LM judge said about each instance, from stored LM labels and per-order judgments only
+    (never a human label): the newest prompt version's label, the verdicts of both orders and the
+    log-probability margin (mean over the orders that returned probabilities)."""
+    ids = list(instance_ids)
+    versions = {judge: vs[-1] for judge, vs in newest_versions(ids).items()}
+    judges = set(versions) | set(
+        LMJudgment.objects.filter(instance_id__in=ids).values_list("judge", flat=True).distinct()
+    )
+    out: list[dict[str, JudgeReading]] = []
+    label = {judge: newest_lm_labels(ids, judge) for judge in versions}
+    orders: dict[tuple[str, int], dict[str, tuple[int | None, float | None]]] = {}
+    rows = LMJudgment.objects.filter(instance_id__in=ids, judge__in=judges).order_by("id")
+    for judge, version, iid, order, verdict, probs, conf in rows.values_list(
+        "judge", "prompt_version", "instance_id", "order", "verdict", "logprobs", "confidence"
+    ):
+        if versions.get(judge, version) == version:
+            orders.setdefault((judge, iid), {})[order] = (verdict, margin_of(probs, conf))
+    for iid in ids:
+        readings = {}
+        for judge in sorted(judges):
+            seen = orders.get((judge, iid), {})
+            ab, ba = seen.get("AB", (None, None)), seen.get("BA", (None, None))
+            pref = label.get(judge, {}).get(iid)
+            if pref is None and "AB" in seen and "BA" in seen:
+                pref = reconcile(ab[0], ba[0]).preference
+            margins = [m for _, m in (ab, ba) if m is not None]
+            if pref is None and not seen:
+                continue
+            readings[judge] = JudgeReading(
+                judge,
+                pref,
+                (ab[0], ba[0]) if "AB" in seen and "BA" in seen else None,
+                sum(margins) / len(margins) if margins else None,
+            )
+        out.append(readings)
+    return out
+
+
 def project_tag_table(
     project: Project,
     mode: str | Mode = "recommended",
     tagger_model: str | None = None,
     prompt_version: str | None = None,
+    lm_judge: str | None = None,
 ) -> TagTable:
-    """The project's TagTable: stored textual values, stored length edges, LM-tagger answers."""
+    """The project's TagTable: stored textual values, stored length edges, LM-tagger answers, and (when the
+    mode has them and the project has LM labels) the uncertainty tags of ``lm_judge`` (default: the judge
+    with the most labels)."""
     mode = get_mode(mode)
     textual, ids = _textual_arrays(project, mode, TAG_NAMES)
     edges = ensure_length_edges(project, mode)
     answers = prompt_tag_answers(ids, tagger_model, prompt_version)
-    return TagTable.build(ids, textual, answers, edges=edges, tag_versions=tag_versions(mode))
+    table = TagTable.build(ids, textual, answers, edges=edges, tag_versions=tag_versions(mode))
+    if not mode.uncertainty_tags:
+        return table
+    lm_judge = lm_judge or default_lm_judge(project)
+    if lm_judge is None:
+        return table
+    return table.with_uncertainty(uncertainty_table(lm_readings(ids), lm_judge))
 
 
 def register_ppm(
@@ -206,11 +289,16 @@ def _json_safe(value: Any) -> Any:
 
 
 def _builder_for(project: Project, artifact: PPMArtifact, **table_kw: Any) -> tuple[PPM, FeatureBuilder]:
+    """The PPM and the project's features in the PPM's own terms: with the uncertainty tags of the judge
+    the PPM was fitted with when its features include them, without them otherwise."""
     ppm = artifact.load()
     mode = get_mode(ppm.mode)
+    names = list(getattr(ppm, "feature_names_", None) or [])
+    if not set(names) & set(UNCERTAINTY_FEATURES):
+        mode = replace(mode, uncertainty_tags=False)
+    table_kw.setdefault("lm_judge", (getattr(ppm, "metadata_", None) or {}).get("lm_judge"))
     builder = FeatureBuilder(project_tag_table(project, mode, **table_kw), mode)
-    names = getattr(ppm, "feature_names_", None)
-    if names is not None and list(names) != builder.feature_names:
+    if names and names != builder.feature_names:
         extra = sorted(set(names) - set(builder.feature_names))[:5]
         raise RoutingError(
             f"PPM {artifact.name!r} was fitted on other features than project {project.name!r} has "

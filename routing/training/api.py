@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from annotation.permissions import ManagesSomeProject, can_manage_project, managed_projects
-from routing.training import services
+from routing.training import launch, services
 from routing.training.models import PPMLoopRun, RewardModelRun, RoutingExperiment
 
 
@@ -20,9 +20,25 @@ class RewardModelRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = RewardModelRun
-        fields = ["id", "project", "dataset_version", "kind", "loss", "backbone", "hyperparameters", "status",
-                  "queue", "attempts", "metrics", "artifact_path", "logs", "error", "progress", "created_at",
-                  "finished_at"]  # fmt: skip
+        fields = [
+            "id",
+            "project",
+            "dataset_version",
+            "kind",
+            "loss",
+            "backbone",
+            "hyperparameters",
+            "status",
+            "queue",
+            "attempts",
+            "metrics",
+            "artifact_path",
+            "logs",
+            "error",
+            "progress",
+            "created_at",
+            "finished_at",
+        ]
         read_only_fields = ["status", "queue", "attempts", "metrics", "artifact_path", "logs", "error"]
 
     def get_progress(self, run) -> dict:
@@ -47,11 +63,16 @@ class RewardModelRunViewSet(
         if not can_manage_project(request.user, d["project"]):
             return Response({"project": "not a project you manage"}, status=status.HTTP_403_FORBIDDEN)
         try:
-            run = services.start_reward_model_run(
-                d["project"], d.get("dataset_version"), loss=d.get("loss", "bt"), kind=d.get("kind", "transformer"),
-                backbone=d.get("backbone", ""), hyperparameters=d.get("hyperparameters"), user=request.user,
+            run = launch.start_reward_model_run(
+                d["project"],
+                d.get("dataset_version"),
+                loss=d.get("loss", "bt"),
+                kind=d.get("kind", "transformer"),
+                backbone=d.get("backbone", ""),
+                hyperparameters=d.get("hyperparameters"),
+                user=request.user,
                 sync=bool(request.query_params.get("sync")) and request.user.is_superuser,
-            )  # fmt: skip
+            )
         except services.TrainingError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
@@ -67,7 +88,7 @@ class RewardModelRunViewSet(
     def resume(self, request, pk=None):
         run = self.get_object()
         try:
-            services.resume(run)
+            launch.resume(run)
         except services.TrainingError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         run.refresh_from_db()

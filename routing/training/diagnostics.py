@@ -35,6 +35,9 @@ from collections.abc import Sequence
 
 import numpy as np
 from scipy.stats import spearmanr
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
 from routing.candidates import generate_candidates
 from routing.config import RECOMMENDED, Mode
@@ -196,6 +199,61 @@ def percentile(value: float, others: Sequence[float]) -> float:
     return float(100 * (np.sum(o < value) + 0.5 * np.sum(o == value)) / o.size)
 
 
+def oracle_mask(human: np.ndarray, lm: np.ndarray, budget: int, rng: np.random.Generator) -> np.ndarray:
+    """The mask of an oracle that knows the human labels: instances where the LM label's direction differs
+    from the human one go to people first (random order), the rest of the budget is filled at random.
+    A diagnosis of the headroom only; no router may read human labels."""
+    wrong = np.sign(np.asarray(human)) != np.sign(np.asarray(lm))
+    key = rng.random(len(wrong)) + wrong.astype(np.float64)  # every disagreement ranks above every agreement
+    mask = np.zeros(len(wrong), dtype=bool)
+    mask[np.argsort(-key, kind="stable")[:budget]] = True
+    return mask
+
+
+def disagreement_auc(
+    T: np.ndarray, human: np.ndarray, lm: np.ndarray, folds: int = 5, seed: int = 0
+) -> float:
+    """Cross-validated ROC AUC of a logistic regression predicting human-vs-LM disagreement from the
+    feature matrix T (0.5: the tags cannot see where the LM is wrong). nan when a class is too small."""
+    y = (np.sign(np.asarray(human)) != np.sign(np.asarray(lm))).astype(int)
+    X = np.asarray(T, dtype=np.float64)
+    X = X[:, X.std(axis=0) > 0]
+    if X.shape[1] == 0 or min(y.sum(), len(y) - y.sum()) < folds:
+        return math.nan
+    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
+    model = LogisticRegression(C=1.0, max_iter=2000)
+    p = cross_val_predict(model, X, y, cv=cv, method="predict_proba")[:, 1]
+    return float(roc_auc_score(y, p))
+
+
+def headroom(summary: Sequence[dict], objective: str = "heldout") -> dict[float, dict]:
+    """Per budget: the oracle's paired gain over random and the routers' share of it (from ``summarise``)."""
+    cells = [s for s in summary if s["objective"] == objective and "vs_random_mean" in s]
+    out: dict[float, dict] = {}
+    for s in cells:
+        entry = out.setdefault(s["budget"], {})
+        name = s["method"] + (f" ({s['strategy']})" if s["strategy"] else "")
+        entry[name] = {"mean": s["vs_random_mean"], "se": s.get("vs_random_se", math.nan)}
+    return out
+
+
+def format_headroom(head: dict[float, dict], aucs: dict[str, float]) -> str:
+    """The oracle headroom and the disagreement AUCs as lines of text."""
+    lines = ["headroom: paired gain over the random mix of the same budget (mean +- SE over seeds)"]
+    for budget, cells in sorted(head.items()):
+        oracle = cells.get("oracle", {}).get("mean", math.nan)
+        parts = []
+        for name, c in sorted(cells.items()):
+            share = f", {c['mean'] / oracle:.0%} of the oracle's" if name != "oracle" and oracle > 0 else ""
+            parts.append(f"{name} {c['mean']:+.3f} +- {_f(c['se'], '.3f')}{share}")
+        lines.append(f"  {budget:.0%}: " + "; ".join(parts))
+    for name, auc in aucs.items():
+        lines.append(
+            f"AUC of {name} for predicting human-vs-LM disagreement (5-fold logistic): {_f(auc, '.3f')}"
+        )
+    return "\n".join(lines)
+
+
 # ----------------------------------------------------------------------------------------- diagnosis
 
 
@@ -318,9 +376,19 @@ def _routed_summary(d: dict) -> dict:
     up = down = cells = 0
     for per in d["budgets"].values():
         for r in per["routed"].values():
-            for key in ("predicted_gain", "measured_gain", "predicted_percentile", "measured_percentile",
-                        "overlap", "expected_overlap", "count_z_rms", "reference_z_rms", "max_abs_z",
-                        "reference_max_abs_z", "vs_random"):  # fmt: skip
+            for key in (
+                "predicted_gain",
+                "measured_gain",
+                "predicted_percentile",
+                "measured_percentile",
+                "overlap",
+                "expected_overlap",
+                "count_z_rms",
+                "reference_z_rms",
+                "max_abs_z",
+                "reference_max_abs_z",
+                "vs_random",
+            ):
                 vals.setdefault(key, []).append(r[key]["mean"])
             vals.setdefault("vs_random_sd", []).append(r["vs_random"]["sd"])
             g = r["measured_gain"]
@@ -395,11 +463,23 @@ def conclude(d: dict) -> list[str]:
     lines.append(
         f"Conclusion: routing {'cannot be seen to beat' if abs(r.get('vs_random', 0.0)) < sd else 'differs from'} "
         f"a single random mix here (mean paired difference {r.get('vs_random', math.nan):+.4f}, sd {sd:.4f} over "
-        f"{d['seeds']} seeds): the PPM's predicted gains are {pg / mg if mg > 0 else math.inf:.0f}x what is "
-        f"measured, and even a gain as large as the whole true within-budget spread ({t:.4f}) would need about "
-        f"{need:.0f} seeds to stand 2 standard errors clear of a single random mix."
+        f"{d['seeds']} seeds): {_gain_ratio(pg, mg)}, and even a gain as large as the whole true within-budget "
+        f"spread ({t:.4f}) would need {_seeds_needed(need)} to stand 2 standard errors clear of a single random mix."
     )
     return lines
+
+
+def _gain_ratio(predicted: float, measured: float) -> str:
+    """The predicted-to-measured gain ratio in words; never "infx" when nothing was measured."""
+    if math.isfinite(predicted) and math.isfinite(measured) and measured > 0:
+        return f"the PPM's predicted gains are {predicted / measured:.1f}x what is measured"
+    return f"the PPM predicts a gain of {predicted:+.4f} where the measured gain is {measured:+.4f} (none)"
+
+
+def _seeds_needed(need: float) -> str:
+    return (
+        f"about {need:.0f} seeds" if math.isfinite(need) else "more seeds than any run can have (no spread)"
+    )
 
 
 def _f(x: float, spec: str) -> str:

@@ -22,15 +22,18 @@ loop's candidates (``ppm_spearman``, ``share_spearman``).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from models.reward.evaluation import BenchLayout, heldout_accuracy
-from models.reward.features import BenchFeatures
+from models.reward.features import BenchFeatures, PairFeatures
 from models.reward.proxy import ProxySettings, fit_heads
-from routing.strategies import route
+from routing.features import FeatureBuilder
+from routing.ppm import PPM
+from routing.strategies import DEFAULT_K, route
 from routing.training import diagnostics
 from routing.training.loop import BenchTarget, HeldoutTarget, Pool, run_loop
 
@@ -47,10 +50,62 @@ class ExperimentConfig:
     test_fraction: float = 0.3
     inner_splits: int = 5
     ppm_kind: str = "quadratic"
-    simulated_k: int = 2000
+    simulated_k: int = DEFAULT_K
     settings: ProxySettings = ProxySettings()
+    random_repeats: int = 1  # random mixes per budget and seed; their mean is the random reference
+    paper_router: bool = False  # also route with a PPM that sees only the paper's tags (same candidates)
+    oracle: bool = False  # diagnosis: a mix that sends human-vs-LM disagreements to people first
     probe_k: int = 0  # same-budget candidates per budget for routing.training.diagnostics; 0 = off
     noise_folds: int = 5  # disjoint test folds that measure score noise (with probe_k)
+
+
+SETTINGS_GRID: tuple[ProxySettings, ...] = tuple(
+    ProxySettings(features=f, l2=l2)
+    for f in ("pr", "pr+len", "pr+resp+len")
+    for l2 in (1e-3, 1e-2, 1e-1, 1.0)
+)
+
+
+def development_split(n: int, fraction: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(development rows, experiment rows): the development pairs choose the proxy's settings and never
+    enter a routing pool or a test split."""
+    if not 0 < fraction < 1:
+        raise ValueError(f"development fraction {fraction}: expected a share strictly between 0 and 1")
+    perm = np.random.default_rng([seed, 7]).permutation(n)
+    n_dev = max(2, round(n * fraction))
+    return np.sort(perm[:n_dev]), np.sort(perm[n_dev:])
+
+
+def choose_proxy_settings(
+    features_for: Callable[[ProxySettings], PairFeatures],
+    human: np.ndarray,
+    lm: np.ndarray,
+    grid: Sequence[ProxySettings] = SETTINGS_GRID,
+    folds: int = 5,
+    seed: int = 0,
+) -> tuple[ProxySettings, list[dict]]:
+    """The grid's settings under which the proxy best tells human labels from LM labels on the development
+    pairs: the largest cross-validated accuracy (against the human labels) of heads trained on human labels
+    minus that of heads trained on the LM's, ties to the larger human-label accuracy.
+
+    Why this criterion: the proxy is the instrument that measures label mixes, and the experiment asks
+    whether one mix of human and LM labels beats another; settings that learn the same from both sources
+    (strong regularisation on a small development set wins on accuracy alone, and then every mix scores
+    alike) cannot show it. ``features_for(settings)`` gives the development pairs' features.
+    """
+    human, lm = np.asarray(human), np.asarray(lm)
+    fold = np.random.default_rng([seed, 11]).permutation(len(human)) % folds
+    test = np.stack([fold == f for f in range(folds)])
+    tried = []
+    for settings in grid:
+        feats = features_for(settings)
+        labels = np.stack([np.where(fold != f, source, 0) for source in (human, lm) for f in range(folds)])
+        W = fit_heads(feats.diffs, labels, settings, feats.scale())
+        acc = heldout_accuracy(W @ feats.diffs.T, human, np.concatenate([test, test]))
+        human_acc, lm_acc = float(acc[:folds].mean()), float(acc[folds:].mean())
+        tried.append({"settings": settings, "human": human_acc, "lm": lm_acc, "gap": human_acc - lm_acc})
+    best = max(tried, key=lambda t: (round(t["gap"], 6), t["human"]))
+    return best["settings"], tried
 
 
 def _bench_part(bench: BenchFeatures, mask: np.ndarray) -> BenchFeatures:
@@ -92,6 +147,9 @@ def _fold_scorer(folds: int, rng: np.random.Generator, test_pool: Pool | None, b
     return lambda W: np.stack([p.score(W)["overall"] for p in parts], axis=1)
 
 
+Mix = tuple[str, str, float | None, np.ndarray | None, float | None]  # method, strategy, budget, mask, pred
+
+
 def run_experiment(
     pool: Pool, bench: BenchFeatures | None, config: ExperimentConfig, progress: Progress = None
 ) -> list[dict]:
@@ -100,84 +158,137 @@ def run_experiment(
     if unknown:
         raise ValueError(f"strategies: {unknown} unknown; expected some of {STRATEGIES}")
     rows: list[dict] = []
-    n = len(pool.human)
     for i, seed in enumerate(config.seeds):
-        rng = np.random.default_rng(10_000 + seed)
-        perm = rng.permutation(n)
-        n_test = round(n * config.test_fraction)
-        test_rows, r_rows = np.sort(perm[:n_test]), np.sort(perm[n_test:])
-        inner = pool.subset(r_rows)
-        targets: list = [HeldoutTarget.make(len(r_rows), config.inner_splits, config.test_fraction, seed)]
-        bench_dev = bench_test = None
-        if bench is not None:
-            bench_dev, bench_test = split_bench(bench, seed)
-            targets.append(BenchTarget(bench_dev))
-        loop = run_loop(
-            inner,
-            targets,
-            config.k,
-            seed,
-            config.settings,
-            ppm_kinds=(config.ppm_kind,),
-            final_kind=config.ppm_kind,
-        )
-        scale = inner.features.scale()
-        for target in targets:
-            ppm = loop.ppms[target.name]
-            mixes: list[tuple[str, str, float | None, np.ndarray | None, float | None]] = [
-                ("100% human", "", 1.0, np.ones(len(r_rows), bool), None),
-                ("100% LM", "", 0.0, np.zeros(len(r_rows), bool), None),
-                ("random labels", "", None, None, None),
-            ]
-            for b in config.budgets:
-                budget = round(b * len(r_rows))
-                mask = np.zeros(len(r_rows), bool)
-                mask[rng.permutation(len(r_rows))[:budget]] = True
-                mixes.append(("random", "", b, mask, None))
-                for strategy in config.strategies:
-                    options = {"k": config.simulated_k} if strategy == "simulated" else {}
-                    routed = route(strategy, ppm, inner.builder, budget, rng, **options)
-                    mixes.append(("routed", strategy, b, routed.mask, routed.predicted))
-            labels = np.stack(
-                [
-                    inner.labels(m)[0] if m is not None else rng.choice([-1, 1], size=len(r_rows))
-                    for *_, m, _ in mixes
-                ]
-            )
-            W = fit_heads(inner.features.diffs, labels, config.settings, scale)
-            if target.name == "heldout":
-                test_pool = pool.subset(test_rows)
-                mask = np.ones((len(mixes), len(test_rows)), bool)
-                scores = heldout_accuracy(W @ test_pool.features.diffs.T, test_pool.human, mask)
-            else:
-                scores = bench_test.score(W)["overall"]
-            target_rows = [
-                {
-                    "seed": seed,
-                    "objective": target.name,
-                    "method": method,
-                    "strategy": strategy,
-                    "budget": b,
-                    "score": float(score),
-                    "predicted": pred,
-                    "human_share": float(m.mean()) if m is not None else None,
-                }
-                for (method, strategy, b, m, pred), score in zip(mixes, scores, strict=True)
-            ]
-            if config.probe_k > 0:
-                test_pool = pool.subset(test_rows) if target.name == "heldout" else None
-                probe = _probe(inner, ppm, loop, target.name, mixes, W, seed, config, test_pool, bench_test)
-                for row, extra in zip(target_rows, probe[: len(target_rows)], strict=True):
-                    row.update(extra)
-                target_rows += probe[len(target_rows) :]
-            rows += target_rows
+        rows += _one_seed(pool, bench, config, seed)
         if progress:
             progress(i + 1, len(config.seeds), f"seed {seed} done")
     return rows
 
 
-def _probe(inner: Pool, ppm, loop, objective: str, mixes, W, seed: int, config: ExperimentConfig,
-           test_pool: Pool | None, bench_test: BenchFeatures | None) -> list[dict]:  # fmt: skip
+def _one_seed(pool: Pool, bench: BenchFeatures | None, config: ExperimentConfig, seed: int) -> list[dict]:
+    """Split the pool into R and T, run the PPM loop inside R, train every mix on R, score it on T."""
+    n = len(pool.human)
+    rng = np.random.default_rng(10_000 + seed)
+    perm = rng.permutation(n)
+    n_test = round(n * config.test_fraction)
+    test_rows, r_rows = np.sort(perm[:n_test]), np.sort(perm[n_test:])
+    inner = pool.subset(r_rows)
+    targets: list = [HeldoutTarget.make(len(r_rows), config.inner_splits, config.test_fraction, seed)]
+    bench_test = None
+    if bench is not None:
+        bench_dev, bench_test = split_bench(bench, seed)
+        targets.append(BenchTarget(bench_dev))
+    loop = run_loop(inner, targets, config.k, seed, config.settings, (config.ppm_kind,), config.ppm_kind)
+    paper = paper_builder(inner.builder) if config.paper_router else None
+    rows: list[dict] = []
+    for target in targets:
+        ppm = loop.ppms[target.name]
+        paper_ppm = _paper_ppm(loop, paper, target.name, config, seed) if paper is not None else None
+        mixes = _mixes(inner, ppm, paper, paper_ppm, config, rng)
+        W = fit_heads(
+            inner.features.diffs, _mix_labels(inner, mixes, rng), config.settings, inner.features.scale()
+        )
+        test_pool = pool.subset(test_rows) if target.name == "heldout" else None
+        scores = _score_heads(W, test_pool, bench_test)
+        target_rows = [
+            {
+                "seed": seed,
+                "objective": target.name,
+                "method": method,
+                "strategy": strategy,
+                "budget": b,
+                "score": float(score),
+                "predicted": pred,
+                "human_share": float(m.mean()) if m is not None else None,
+            }
+            for (method, strategy, b, m, pred), score in zip(mixes, scores, strict=True)
+        ]
+        if config.probe_k > 0:
+            probe = _probe(inner, ppm, loop, target.name, mixes, W, seed, config, test_pool, bench_test)
+            for row, extra in zip(target_rows, probe[: len(target_rows)], strict=True):
+                row.update(extra)
+            target_rows += probe[len(target_rows) :]
+        rows += target_rows
+    return rows
+
+
+def paper_builder(builder: FeatureBuilder) -> FeatureBuilder | None:
+    """The same pool's builder without the uncertainty tags (None when it has none to drop)."""
+    if not builder.mode.uncertainty_tags or builder.table.uncertainty is None:
+        return None
+    return FeatureBuilder(builder.table, replace(builder.mode, uncertainty_tags=False))
+
+
+def _paper_ppm(loop, paper: FeatureBuilder, target: str, config: ExperimentConfig, seed: int) -> PPM:
+    """A PPM fitted on the loop's very candidates and measurements, seeing only the paper's tags: the two
+    routers differ in nothing but the features."""
+    X = paper.transform(loop.masks)
+    y = loop.scores[target]["score"]
+    return PPM(kind=config.ppm_kind, mode=paper.mode.name, random_state=seed).fit(X, y, paper.feature_names)
+
+
+def _mixes(
+    inner: Pool,
+    ppm: PPM,
+    paper: FeatureBuilder | None,
+    paper_ppm: PPM | None,
+    config: ExperimentConfig,
+    rng: np.random.Generator,
+) -> list[Mix]:
+    """The label mixes of one seed and objective: the ends, the control, then per budget the random mixes,
+    the routed mixes (and the paper-tags router's, and the oracle's, when asked for)."""
+    n = len(inner.human)
+    mixes: list[Mix] = [
+        ("100% human", "", 1.0, np.ones(n, bool), None),
+        ("100% LM", "", 0.0, np.zeros(n, bool), None),
+        ("random labels", "", None, None, None),
+    ]
+    for b in config.budgets:
+        budget = round(b * n)
+        for _ in range(max(1, config.random_repeats)):
+            mask = np.zeros(n, bool)
+            mask[rng.permutation(n)[:budget]] = True
+            mixes.append(("random", "", b, mask, None))
+        routers = [("routed", ppm, inner.builder)] + ([("routed-paper", paper_ppm, paper)] if paper else [])
+        for method, model, builder in routers:
+            for strategy in config.strategies:
+                options = {"k": config.simulated_k} if strategy == "simulated" else {}
+                routed = route(strategy, model, builder, budget, rng, **options)
+                mixes.append((method, strategy, b, routed.mask, routed.predicted))
+        if config.oracle:
+            mixes.append(("oracle", "", b, diagnostics.oracle_mask(inner.human, inner.lm, budget, rng), None))
+    return mixes
+
+
+def _mix_labels(inner: Pool, mixes: list[Mix], rng: np.random.Generator) -> np.ndarray:
+    return np.stack(
+        [
+            inner.labels(m)[0] if m is not None else rng.choice([-1, 1], size=len(inner.human))
+            for *_, m, _ in mixes
+        ]
+    )
+
+
+def _score_heads(W: np.ndarray, test_pool: Pool | None, bench_test: BenchFeatures | None) -> np.ndarray:
+    if test_pool is not None:
+        mask = np.ones((len(W), len(test_pool.human)), bool)
+        return heldout_accuracy(W @ test_pool.features.diffs.T, test_pool.human, mask)
+    assert bench_test is not None
+    return bench_test.score(W)["overall"]
+
+
+def _probe(
+    inner: Pool,
+    ppm,
+    loop,
+    objective: str,
+    mixes,
+    W,
+    seed: int,
+    config: ExperimentConfig,
+    test_pool: Pool | None,
+    bench_test: BenchFeatures | None,
+) -> list[dict]:
     """The diagnostics of one (seed, objective): extra fields for each mix's row (in order), then the probe
     rows. Own random stream and own proxy call: the mixes' scores are those of a run without probes."""
     drng = np.random.default_rng([20_000 + seed, 0 if objective == "heldout" else 1])
@@ -193,10 +304,12 @@ def _probe(inner: Pool, ppm, loop, objective: str, mixes, W, seed: int, config: 
     folds_mix, folds_probe = fold_score(W), fold_score(Wp)
     pred_probe = ppm.predict(builder.transform(P))
     full_probe = (
-        heldout_accuracy(Wp @ test_pool.features.diffs.T, test_pool.human, np.ones((len(P), len(test_pool.human)), bool))
+        heldout_accuracy(
+            Wp @ test_pool.features.diffs.T, test_pool.human, np.ones((len(P), len(test_pool.human)), bool)
+        )
         if test_pool is not None
         else bench_test.score(Wp)["overall"]
-    )  # fmt: skip
+    )
     loop_share = loop.masks.mean(axis=1)
     meta = {
         "ppm_spearman": (getattr(ppm, "metrics_", None) or {}).get("spearman"),
@@ -244,17 +357,28 @@ def _probe(inner: Pool, ppm, loop, objective: str, mixes, W, seed: int, config: 
     return extras
 
 
+PAIRED = ("routed", "routed-paper", "oracle")  # methods compared with the random mixes of their budget
+
+
+def random_reference(rows: list[dict]) -> dict[tuple, float]:
+    """(objective, budget, seed) -> mean score of that seed's random mixes of that budget."""
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        if r["method"] == "random":
+            groups.setdefault((r["objective"], r["budget"], r["seed"]), []).append(r["score"])
+    return {key: float(np.mean(v)) for key, v in groups.items()}
+
+
 def summarise(rows: list[dict]) -> list[dict]:
-    """Mean, standard deviation and count over seeds per (objective, method, strategy, budget); paired
-    difference against the random mix of the same budget and seed for routed rows."""
+    """Mean, standard deviation and count over seeds per (objective, method, strategy, budget); for routed
+    (and oracle) rows the paired difference against the random mixes of the same budget and seed, with
+    its standard error over seeds."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         if r["method"] == diagnostics.PROBE:  # diagnostics rows: routing.training.diagnostics.diagnose
             continue
         groups.setdefault((r["objective"], r["method"], r["strategy"], r["budget"]), []).append(r)
-    random_of = {
-        (r["objective"], r["budget"], r["seed"]): r["score"] for r in rows if r["method"] == "random"
-    }
+    random_of = random_reference(rows)
     out = []
     for (objective, method, strategy, budget), rs in groups.items():
         scores = np.array([r["score"] for r in rs])
@@ -267,21 +391,34 @@ def summarise(rows: list[dict]) -> list[dict]:
             "std": float(scores.std(ddof=1)) if len(rs) > 1 else 0.0,
             "n": len(rs),
         }
-        if method == "routed":
+        if method in PAIRED:
             d = np.array([r["score"] - random_of[(objective, budget, r["seed"])] for r in rs])
             entry["vs_random_mean"] = float(d.mean())
             entry["vs_random_std"] = float(d.std(ddof=1)) if len(d) > 1 else 0.0
+            entry["vs_random_se"] = entry["vs_random_std"] / math.sqrt(len(d)) if len(d) > 1 else math.nan
         out.append(entry)
     return out
+
+
+def _vs(s: dict) -> str:
+    if "vs_random_mean" not in s:
+        return ""
+    se = s["vs_random_se"]
+    z = s["vs_random_mean"] / se if se and math.isfinite(se) and se > 0 else math.nan
+    return (
+        f"{s['vs_random_mean']:+.3f} +- {se:.3f} ({z:.1f} SE)"
+        if math.isfinite(z)
+        else f"{s['vs_random_mean']:+.3f}"
+    )
 
 
 def format_table(summary: list[dict]) -> str:
     lines = []
     for objective in sorted({s["objective"] for s in summary}):
         lines.append(
-            f"objective: {objective}   (mean +- std over seeds; routed: paired difference vs random)"
+            f"objective: {objective}   (score: mean +- sd over seeds; vs random: paired mean +- standard error)"
         )
-        lines.append(f"{'method':<22}{'budget':>8}{'score':>18}{'vs random':>20}")
+        lines.append(f"{'method':<28}{'budget':>8}{'score':>18}{'vs random':>28}")
         for s in sorted(
             (s for s in summary if s["objective"] == objective),
             key=lambda s: (
@@ -293,10 +430,29 @@ def format_table(summary: list[dict]) -> str:
         ):
             name = s["method"] + (f" ({s['strategy']})" if s["strategy"] else "")
             budget = "" if s["budget"] is None else f"{s['budget']:.0%}"
-            vs = f"{s['vs_random_mean']:+.3f} +- {s['vs_random_std']:.3f}" if "vs_random_mean" in s else ""
-            lines.append(f"{name:<22}{budget:>8}{s['mean']:>10.3f} +- {s['std']:.3f}{vs:>20}")
+            lines.append(f"{name:<28}{budget:>8}{s['mean']:>10.3f} +- {s['std']:.3f}{_vs(s):>28}")
         lines.append("")
     return "\n".join(lines)
+
+
+def paired_line(
+    summary: list[dict], strategy: str, method: str = "routed", objective: str = "heldout"
+) -> str:
+    """``routed-vs-random: 25% +0.031 +- 0.006 (5.2 SE); 50% ...``: the headline of the experiment."""
+    cells = sorted(
+        (
+            s
+            for s in summary
+            if s["method"] == method and s["strategy"] == strategy and s["objective"] == objective
+        ),
+        key=lambda s: s["budget"],
+    )
+    parts = []
+    for s in cells:
+        se = s.get("vs_random_se", math.nan)
+        z = s["vs_random_mean"] / se if math.isfinite(se) and se > 0 else math.nan
+        parts.append(f"{s['budget']:.0%} {s['vs_random_mean']:+.3f} +- {se:.3f} ({z:.1f} SE)")
+    return "routed-vs-random: " + "; ".join(parts)
 
 
 def plot(summary: list[dict], path: str) -> None:

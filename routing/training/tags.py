@@ -10,7 +10,10 @@ Descriptive tags need LM-tagger answers, which a plain instance file does not ha
 all zero here. The tag set is data (docs/METHOD.md, Descriptive tags): an instance file's ``category`` may be added as extra
 columns (``category:<name>``) so the PPM sees more than the textual bins. The Django path builds its
 table from stored ``routing.TagValue`` rows instead (``routing.app.services.project_tag_table``).
-No Django import.
+
+With a primary judge named, the LM-uncertainty tags (``routing.uncertainty``) are attached, read from the
+file's ``lm_labels`` only (one verdict per judge: judge agreement and strength; a plain file has no orders
+or probabilities). No Django import.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -28,15 +31,15 @@ from routing.binning import TagTable
 from routing.config import RECOMMENDED, Mode
 from routing.descriptive import DESCRIPTIVE_FEATURES
 from routing.textual import TAG_NAMES, TextPair, compute_textual_tags, tag_version
+from routing.uncertainty import UncertaintyTable, readings_from_labels, uncertainty_table
+
+Progress = Callable[[int, int], None] | None
 
 
 def file_digest(path: str | Path) -> str:
     """sha256 of a file's bytes (the cache key of its tags)."""
-    h = hashlib.sha256()
     with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(handle, "sha256").hexdigest()
 
 
 def _versions(mode: Mode) -> dict[str, str]:
@@ -49,6 +52,7 @@ def cached_textual_values(
     source_digest: str,
     mode: Mode = RECOMMENDED,
     device: str | None = None,
+    progress: Progress = None,
 ) -> tuple[dict[str, np.ndarray], dict[str, str], bool]:
     """Raw values of the 9 textual tags, aligned with ``instances``; (values, versions, from_cache)."""
     versions = _versions(mode)
@@ -60,7 +64,7 @@ def cached_textual_values(
         if stored["ids"].tolist() == ids.tolist():
             return {t: stored[t] for t in TAG_NAMES}, versions, True
     pairs = [TextPair.of(i.prompt, i.response_a, i.response_b) for i in instances]
-    values = compute_textual_tags(pairs, mode, TAG_NAMES, device=device)
+    values = compute_textual_tags(pairs, mode, TAG_NAMES, device=device, progress=progress)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".partial.npz")
     np.savez(tmp, ids=ids, **values)
@@ -85,10 +89,12 @@ def instance_tag_table(
     categories: bool = True,
     min_category: int = 15,
     device: str | None = None,
+    primary_judge: str | None = None,
+    progress: Progress = None,
 ) -> TagTable:
     """TagTable of every instance of a file: 27 textual bins, 63 descriptive columns (all zero: no tagger
-    records), and optionally the category columns."""
-    textual, versions, _ = cached_textual_values(instances, cache_dir, source_digest, mode, device)
+    records), optionally the category columns, and the uncertainty tags when ``primary_judge`` is named."""
+    textual, versions, _ = cached_textual_values(instances, cache_dir, source_digest, mode, device, progress)
     n = len(instances)
     descriptive = np.zeros((n, len(DESCRIPTIVE_FEATURES)), bool)
     names = list(DESCRIPTIVE_FEATURES)
@@ -96,4 +102,19 @@ def instance_tag_table(
         extra, extra_names = category_columns(instances, min_category)
         descriptive = np.concatenate([descriptive, extra], axis=1)
         names += extra_names
-    return TagTable([i.id for i in instances], textual, descriptive, tuple(names), tag_versions=versions)
+    uncertainty = file_uncertainty(instances, primary_judge) if primary_judge else None
+    return TagTable(
+        [i.id for i in instances],
+        textual,
+        descriptive,
+        tuple(names),
+        tag_versions=versions,
+        uncertainty=uncertainty,
+    )
+
+
+def file_uncertainty(instances: Sequence[Instance], primary_judge: str) -> UncertaintyTable:
+    """Uncertainty tags from the instances' LM labels (never their human labels)."""
+    if not any(primary_judge in i.lm for i in instances):
+        raise ValueError(f"primary judge {primary_judge!r}: no instance has a label from it")
+    return uncertainty_table([readings_from_labels(i.lm) for i in instances], primary_judge)

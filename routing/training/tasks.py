@@ -1,26 +1,28 @@
-"""Celery tasks: thin wrappers over services; idempotent (a final run is left alone, a crashed one resumes)."""
+"""Celery tasks: each executes one training job (``services.execute_job``: ``Job.execute`` around the run's
+own lifecycle). Idempotent: a finished job is left alone, a crashed run resumes. Sent by ``launch``."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def train_reward_model_task(run_id: int) -> None:
-    from routing.training.services import execute_reward_model_run
-
-    execute_reward_model_run(run_id)
+from annotation.models import Job
+from routing.training import services
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def ppm_loop_task(run_id: int) -> None:
-    from routing.training.services import execute_ppm_loop
-
-    execute_ppm_loop(run_id)
+def _execute(job_id: int) -> dict:
+    return services.execute_job(Job.objects.get(pk=job_id))
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
-def routing_experiment_task(run_id: int) -> None:
-    from routing.training.services import execute_routing_experiment
+def train_reward_model_task(job_id: int) -> dict:
+    return _execute(job_id)
 
-    execute_routing_experiment(run_id)
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def ppm_loop_task(job_id: int) -> dict:
+    return _execute(job_id)
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def routing_experiment_task(job_id: int) -> dict:
+    return _execute(job_id)

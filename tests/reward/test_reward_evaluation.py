@@ -5,7 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from models.reward.data import as_text, load_instances, load_triples, majority
+from models.aggregation import LabelInput
+from models.reward.data import as_text, human_aggregate, load_instances, load_triples
 from models.reward.evaluation import (
     BenchLayout,
     bench_scores,
@@ -57,10 +58,19 @@ def test_heldout_accuracy_ignores_ties_and_train_pairs():
     assert heldout_accuracy(gap, gold, mask).tolist() == [0.5]
 
 
-def test_majority_and_as_text():
-    assert majority([-1, -1, 1]) == -1
-    assert majority([-1, 0, 1]) is None
-    assert majority([0, 0, 1]) == 0
+def test_human_label_is_the_projects_aggregation_rule_and_as_text():
+    """One rule everywhere (models.aggregation, what the export uses): a plurality of A / B / tie, a tie in
+    the vote is a tie. Four annotators [A, A, B, tie] give A (a strict majority dropped it)."""
+
+    def votes(*prefs):
+        return [LabelInput(f"a{k}", p) for k, p in enumerate(prefs)]
+
+    assert human_aggregate(votes(-1, -1, 1, 0)) == -1
+    assert human_aggregate(votes(-1, -1, 1)) == -1
+    assert human_aggregate(votes(-1, 0, 1)) == 0
+    assert human_aggregate(votes(0, 0, 1)) == 0
+    assert human_aggregate([]) is None
+    assert human_aggregate(votes(-3, -1, 2, 3), method="helpsteer2") is None  # spread 4 > 2: dropped
     assert as_text(True) == "True" and as_text(None) == ""
 
 

@@ -135,7 +135,7 @@ def test_tag_table_of_a_file_is_cached_by_content_and_version(tmp_path, monkeypa
     """Textual tags computed once per (file hash, tag versions); descriptive columns all zero."""
     calls = []
 
-    def fake(pairs, mode, tags, device=None):
+    def fake(pairs, mode, tags, device=None, progress=None):
         calls.append(len(pairs))
         return {t: np.linspace(0, 1, len(pairs)) * (j + 1) for j, t in enumerate(tags)}
 
@@ -162,7 +162,7 @@ def test_pool_from_instances_uses_the_pool_rule(tmp_path, monkeypatch):
 
     monkeypatch.setattr(
         "routing.training.tags.compute_textual_tags",
-        lambda pairs, mode, tags, device=None: {t: np.linspace(0, 1, len(pairs)) for t in tags},
+        lambda pairs, mode, tags, device=None, progress=None: {t: np.linspace(0, 1, len(pairs)) for t in tags},
     )
     inst = _instances()
     table = instance_tag_table(inst, tmp_path, "d", categories=False)

@@ -74,64 +74,92 @@ def tagged_project(pandalm_project, cheap_tags):
     return pandalm_project
 
 
-def test_queue_follows_gpu_setting(pandalm_project, settings, monkeypatch):
-    from routing.training import services
+def test_queue_follows_gpu_setting(pandalm_project, settings, django_capture_on_commit_callbacks):
+    """The task is sent only once the run's rows commit (Job.enqueue), on the queue the run names."""
+    from routing.training import launch, services
 
     project, version = pandalm_project
-    sent = []
-    monkeypatch.setattr(services, "_dispatch", lambda run, sync: sent.append(run.queue))
     settings.HYBRIDPREF_GPU_WORKER = True
-    run = services.start_reward_model_run(project, version, loss="scaled_bt")
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        run = launch.start_reward_model_run(project, version, loss="scaled_bt")
     assert run.queue == "gpu" and run.hyperparameters["device"] == "cuda"
+    assert len(sends) == 1 and run.job.status == "pending" and run.job.celery_task_id == ""
     settings.HYBRIDPREF_GPU_WORKER = False
-    run = services.start_reward_model_run(project, version)
-    assert run.queue == "default" and run.hyperparameters["device"] == "cpu"
-    assert sent == ["gpu", "default"]
+    with django_capture_on_commit_callbacks(execute=False) as sends:
+        run = launch.start_reward_model_run(project, version)
+    assert run.queue == "default" and run.hyperparameters["device"] == "cpu" and len(sends) == 1
     with pytest.raises(services.TrainingError, match="loss"):
-        services.start_reward_model_run(project, version, loss="hinge")
+        launch.start_reward_model_run(project, version, loss="hinge")
     with pytest.raises(services.TrainingError, match="unknown keys"):
-        services.start_reward_model_run(project, version, hyperparameters={"lrr": 1})
+        launch.start_reward_model_run(project, version, hyperparameters={"lrr": 1})
 
 
-def test_cancel_pending_and_crash_then_resume(pandalm_project, monkeypatch):
-    from routing.training import services
+def test_celery_task_runs_the_job_after_commit(pandalm_project, django_capture_on_commit_callbacks):
+    """The real dispatch: Job.enqueue's commit callback sends the Celery task (run eagerly here), which
+    executes the job through Job.execute and the run's own lifecycle."""
+    from platform.celery_app import app
+    from routing.training import launch
+    from routing.training.models import Status
+
+    project, version = pandalm_project
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            run = launch.start_reward_model_run(project, version, kind="proxy")
+    finally:
+        app.conf.task_always_eager = before
+    run.refresh_from_db()
+    assert run.status == Status.SUCCEEDED, run.error
+    assert run.job.status == "succeeded" and run.job.celery_task_id and run.job.result["run"] == run.pk
+
+
+def test_cancel_pending_and_crash_then_resume(pandalm_project):
+    """(Tasks are queued on commit, which never comes inside a test's transaction: nothing is sent.)"""
+    from routing.training import launch, services
     from routing.training.models import RewardModelRun, Status
 
     project, version = pandalm_project
-    monkeypatch.setattr(services, "_dispatch", lambda run, sync: None)
-    run = services.start_reward_model_run(project, version, kind="proxy")
+    run = launch.start_reward_model_run(project, version, kind="proxy")
     services.request_cancel(run)
     run.refresh_from_db()
     assert run.status == Status.CANCELLED and run.job.status == "cancelled"
     # a run whose worker died: "running" with an old heartbeat
-    crashed = services.start_reward_model_run(
+    crashed = launch.start_reward_model_run(
         project, version, kind="proxy", hyperparameters={"test_fraction": 0.3}
     )
+    first_job = crashed.job
     RewardModelRun.objects.filter(pk=crashed.pk).update(
         status=Status.RUNNING, attempts=1, heartbeat_at=timezone.now() - timedelta(hours=2)
     )
     assert services.mark_crashed() == 1
     crashed.refresh_from_db()
     assert crashed.status == Status.CRASHED
-    monkeypatch.undo()
-    services.resume(crashed, sync=True)
+    launch.resume(crashed, sync=True)
     crashed.refresh_from_db()
     assert crashed.status == Status.SUCCEEDED, crashed.error
+    assert crashed.job != first_job and crashed.job.status == "succeeded"  # one job per attempt
     assert crashed.attempts == 2 and crashed.artifact_path.endswith("attempt-2")
     assert 0.5 < crashed.metrics["heldout"]["accuracy"] <= 1.0
     with pytest.raises(services.TrainingError, match="nothing to resume"):
-        services.resume(crashed)
+        launch.resume(crashed)
 
 
 @pytest.mark.slow
 def test_transformer_reward_model_end_to_end(pandalm_project, shared_data):
     """MiniLM + scalar head, BT loss, a few CPU steps, scored on held-out pairs and rm-eval via the record."""
+    from routing.training.launch import start_reward_model_run
     from routing.training.models import Status
-    from routing.training.services import start_reward_model_run
 
     project, version = pandalm_project
-    hyper = {"max_steps": 8, "batch_size": 4, "max_length": 128, "test_fraction": 0.2,
-             "eval_file": str(shared_data / "rm-eval" / "rm-eval.jsonl"), "eval_limit_per_subset": 2}  # fmt: skip
+    hyper = {
+        "max_steps": 8,
+        "batch_size": 4,
+        "max_length": 128,
+        "test_fraction": 0.2,
+        "eval_file": str(shared_data / "rm-eval" / "rm-eval.jsonl"),
+        "eval_limit_per_subset": 2,
+    }
     run = start_reward_model_run(project, version, loss="bt", hyperparameters=hyper, sync=True)
     assert run.status == Status.SUCCEEDED, run.error
     assert run.job.status == "succeeded" and run.job.result["run"] == run.pk
@@ -148,6 +176,7 @@ def test_ppm_loop_command(tagged_project, capsys):
     routing.PPMArtifact rows that ``manage.py route --ppm`` uses on the same project."""
     from routing.app.models import PPMArtifact, RoutingRun
     from routing.binning import PAPER_FEATURES
+    from routing.uncertainty import UNCERTAINTY_FEATURES
     from routing.training.models import PPMLoopRun, PPMTrainingRow
 
     project, _ = tagged_project
@@ -157,8 +186,9 @@ def test_ppm_loop_command(tagged_project, capsys):
     assert PPMTrainingRow.objects.filter(loop=run).count() == 12
     kinds = {m["kind"] for m in run.metrics["ppm"]["heldout"]}
     assert kinds == {"linear", "quadratic", "lightgbm"}
-    assert run.metrics["feature_names"] == [*PAPER_FEATURES, "human_share"]
-    assert len(PPMTrainingRow.objects.filter(loop=run).first().features) == 91
+    # the paper's 90 tags, the judges' uncertainty tags (two judges in the imported file), the human share
+    assert run.metrics["feature_names"] == [*PAPER_FEATURES, *UNCERTAINTY_FEATURES, "human_share"]
+    assert len(PPMTrainingRow.objects.filter(loop=run).first().features) == 101
     name = run.metrics["ppm_artifacts"]["heldout"]
     artifact = PPMArtifact.objects.get(name=name)
     assert artifact.project == project and artifact.kind == "quadratic"
@@ -201,11 +231,8 @@ def test_ppm_loop_can_compute_missing_tags(pandalm_project, cheap_tags):
     assert "computing missing textual tags" in run.logs
 
 
-def test_api_start_list_cancel(pandalm_project, researcher, api_client, monkeypatch):
-    from routing.training import services
-
+def test_api_start_list_cancel(pandalm_project, researcher, api_client):
     project, version = pandalm_project
-    monkeypatch.setattr(services, "_dispatch", lambda run, sync: None)
     api_client.force_authenticate(researcher)
     r = api_client.post(
         "/api/training/reward-models/",
@@ -227,21 +254,23 @@ def test_api_start_list_cancel(pandalm_project, researcher, api_client, monkeypa
     assert [x["id"] for x in api_client.get("/api/training/reward-models/").json()["results"]] == [body["id"]]
     r = api_client.post(f"/api/training/reward-models/{body['id']}/cancel/")
     assert r.json()["status"] == "cancelled"
-    bad = api_client.post("/api/training/reward-models/", {"project": project.pk, "dataset_version": version.pk,
-                                                           "loss": "hinge"}, format="json")  # fmt: skip
+    bad = api_client.post(
+        "/api/training/reward-models/",
+        {"project": project.pk, "dataset_version": version.pk, "loss": "hinge"},
+        format="json",
+    )
     assert bad.status_code == 400 and "loss" in bad.json()["detail"]
 
 
-def test_running_loop_stops_when_cancel_requested(tagged_project, monkeypatch):
+def test_running_loop_stops_when_cancel_requested(tagged_project):
     from routing.app.models import PPMArtifact
-    from routing.training import services
+    from routing.training import launch, services
     from routing.training.models import PPMLoopRun, PPMTrainingRow
 
     project, _ = tagged_project
-    monkeypatch.setattr(services, "_dispatch", lambda run, sync: None)
-    run = services.start_ppm_loop(project, "gpt-3.5-turbo", k=80)
+    run = launch.start_ppm_loop(project, "gpt-3.5-turbo", k=80)
     PPMLoopRun.objects.filter(pk=run.pk).update(cancel_requested=True)  # asked while it runs
-    services.execute_ppm_loop(run.pk)
+    services.execute_job(run.job)
     run.refresh_from_db()
     assert run.status == "cancelled" and "stopped after 40 of 80" in run.error
     assert run.job.status == "cancelled" and not PPMTrainingRow.objects.filter(loop=run).exists()
@@ -254,8 +283,22 @@ def test_routing_experiment_command(pandalm_project, cheap_tags, capsys):
     from routing.training.models import RoutingExperiment
 
     project, _ = pandalm_project
-    call_command("routing_experiment", project.name, "--seeds", "0", "1", "--k", "12", "--strategies", "top_k",
-                 "greedy", "--budgets", "0.5", "--compute-tags", "--sync")  # fmt: skip
+    call_command(
+        "routing_experiment",
+        project.name,
+        "--seeds",
+        "0",
+        "1",
+        "--k",
+        "12",
+        "--strategies",
+        "top_k",
+        "greedy",
+        "--budgets",
+        "0.5",
+        "--compute-tags",
+        "--sync",
+    )
     run = RoutingExperiment.objects.get()
     assert run.status == "succeeded", run.error
     methods = {(s["method"], s["budget"]) for s in run.summary}

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from routing.app.management.commands._common import get_ppm, get_project
 from routing.app.services import RoutingError, gain_report
 
-COLUMNS = ["tag", "carriers", "n", "gain", "gain_per_instance"]
+COLUMNS = ["tag", "group", "carriers", "n", "gain", "gain_per_instance"]
 
 
 class Command(BaseCommand):

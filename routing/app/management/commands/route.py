@@ -22,7 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--strategy", choices=STRATEGIES, default="simulated")
         parser.add_argument("--ppm", required=True, help="PPM artifact name.")
         parser.add_argument("--seed", type=int, default=0)
-        parser.add_argument("--k", type=int, help="simulated: number of candidates (default 500).")
+        parser.add_argument(
+            "--k",
+            type=int,
+            help="simulated: number of candidates (default 20,000 Algorithm 1 fill candidates scored from counts).",
+        )
         parser.add_argument("--options", help="More strategy options as JSON, e.g. '{\"steps\": 100}'.")
         parser.add_argument("--tagger-model", help="Use descriptive tags of this tagger model only.")
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.progress import progress_bar
+from routing.training.launch import start_ppm_loop
 from routing.training.management.commands._common import get_project
-from routing.training.services import TrainingError, start_ppm_loop
+from routing.training.services import TrainingError
 
 
 class Command(BaseCommand):
@@ -36,8 +37,15 @@ class Command(BaseCommand):
     def _start(self, o: dict) -> None:
         project = get_project(o["project"])
         try:
-            run = start_ppm_loop(project, o["lm_judge"], k=o["k"], seed=o["seed"], eval_file=o["eval_file"],
-                                 compute_tags=o["compute_tags"], sync=o["sync"])  # fmt: skip
+            run = start_ppm_loop(
+                project,
+                o["lm_judge"],
+                k=o["k"],
+                seed=o["seed"],
+                eval_file=o["eval_file"],
+                compute_tags=o["compute_tags"],
+                sync=o["sync"],
+            )
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"PPM loop #{run.pk}: {run.status}")

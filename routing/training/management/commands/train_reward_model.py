@@ -6,9 +6,11 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
+from annotation.datasets.models import DatasetVersion
+from routing.training.launch import resume, start_reward_model_run
 from routing.training.management.commands._common import get_project
 from routing.training.models import RewardModelRun
-from routing.training.services import TrainingError, resume, start_reward_model_run
+from routing.training.services import TrainingError
 
 
 class Command(BaseCommand):
@@ -39,17 +41,33 @@ class Command(BaseCommand):
                 run = RewardModelRun.objects.get(pk=o["resume"], project=project)
                 resume(run, sync=o["sync"])
             else:
-                from annotation.datasets.models import DatasetVersion
-
                 version = DatasetVersion.objects.filter(project=project, name=o["dataset_version"]).first()
                 if version is None:
                     raise CommandError(
                         f"--dataset-version: {o['dataset_version']!r} not found in {project.name!r}"
                     )
-                hyper = {k: o[k] for k in ("max_steps", "batch_size", "max_length", "lr", "seed", "eval_file",
-                                           "eval_limit_per_subset") if o[k] is not None}  # fmt: skip
-                run = start_reward_model_run(project, version, loss=o["loss"], kind=o["kind"], backbone=o["backbone"],
-                                             hyperparameters=hyper, sync=o["sync"])  # fmt: skip
+                hyper = {
+                    k: o[k]
+                    for k in (
+                        "max_steps",
+                        "batch_size",
+                        "max_length",
+                        "lr",
+                        "seed",
+                        "eval_file",
+                        "eval_limit_per_subset",
+                    )
+                    if o[k] is not None
+                }
+                run = start_reward_model_run(
+                    project,
+                    version,
+                    loss=o["loss"],
+                    kind=o["kind"],
+                    backbone=o["backbone"],
+                    hyperparameters=hyper,
+                    sync=o["sync"],
+                )
         except (TrainingError, RewardModelRun.DoesNotExist) as exc:
             raise CommandError(str(exc)) from exc
         run.refresh_from_db()
