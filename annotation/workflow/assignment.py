@@ -310,9 +310,16 @@ def _gold(ctx: Annotating, now: datetime, rng, stages: list[Stage]) -> TaskChoic
         return None
     chosen = rng.choice(ids)
     stages = stages + [Stage("leased", "gold item")]
+    locked = (
+        _with_previous(QuotaState.objects.filter(pk=chosen), user)
+        .select_related("instance")
+        .select_for_update(of=("self",))
+    )
     with transaction.atomic():
-        counters.lock_row(ctx.project, chosen)
-        row = _with_previous(QuotaState.objects.filter(pk=chosen), user).select_related("instance").get()
+        row = locked.first()
+        if row is None:  # the gold item's first draw: make its quota row, then lock it
+            counters.ensure_quota_rows(ctx.project, [chosen])
+            row = locked.get()
         if row.prev_status not in (None, Status.RELEASED):
             return None  # taken by this person in another tab meanwhile
         assignment = _write_lease(ctx, row, Tier.GOLD, now, rng, stages)

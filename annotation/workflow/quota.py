@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.db import transaction
 from django.db.models import Count, F
 
 from annotation.models import Project
@@ -24,6 +25,7 @@ def _pk(project: Project | int) -> int:
 
 
 TAKING = [Assignment.Status.SUBMITTED, Assignment.Status.ACTIVE]
+COUNTERS = ["normal", "expert", "gold", "swapped"]
 CHUNK = 5000
 
 
@@ -59,12 +61,28 @@ def ensure_quota_rows(project: Project | int, instance_ids: Iterable[int]) -> in
 
 
 def rebuild_quota_state(project: Project) -> int:
-    """Recompute every quota row of the project from its assignments (repair); returns the rows written."""
-    ids = list(QuotaState.objects.filter(project=project).values_list("instance_id", flat=True))
+    """Recompute every quota row of the project from its assignments (repair); returns how many were wrong.
+
+    Each chunk of rows is locked first, as every path that changes the counters does, so the repair is
+    exact even while people annotate.
+    """
+    ids = list(QuotaState.objects.filter(project=project).order_by("pk").values_list("pk", flat=True))
+    wrong = 0
     for start in range(0, len(ids), CHUNK):
-        rows = _counted_rows(project.pk, ids[start : start + CHUNK])
-        QuotaState.objects.bulk_update(rows, ["normal", "expert", "gold", "swapped"])
-    return len(ids)
+        chunk = ids[start : start + CHUNK]
+        with transaction.atomic():
+            stored = {
+                row.pk: row
+                for row in QuotaState.objects.select_for_update().filter(pk__in=chunk).order_by("pk")
+            }
+            fresh = [row for row in _counted_rows(project.pk, chunk) if _differs(row, stored.get(row.pk))]
+            QuotaState.objects.bulk_update(fresh, COUNTERS)
+            wrong += len(fresh)
+    return wrong
+
+
+def _differs(fresh: QuotaState, stored: QuotaState | None) -> bool:
+    return stored is not None and any(getattr(fresh, f) != getattr(stored, f) for f in COUNTERS)
 
 
 def take(instance_id: int, tier: str, swapped: bool) -> None:

@@ -3,6 +3,7 @@ submit's release, no gold / routing / budget facts for annotators, skipped gold 
 
 from __future__ import annotations
 
+import io
 import random
 from datetime import timedelta
 
@@ -204,3 +205,16 @@ def test_researchers_keep_the_stages_and_skipped_gold_counts_as_a_miss(api_clien
     assert [s["name"] for s in stages][:3] == ["routed-to-humans", "not-done-by-you", "quota-open-for-tier"]
     assert stages[0]["remaining"] == 6
     assert Assignment.objects.get(pk=second.pk).why[0]["name"] == "gold-mix"  # kept for researchers
+
+
+def test_the_repair_command_recounts_drifted_counters(mp_project):
+    from django.core.management import call_command
+
+    person = qualified_annotator(mp_project, "counted")
+    held = tasks.next_task(person, mp_project).assignment
+    QuotaState.objects.filter(pk=held.instance_id).update(normal=0, swapped=3)  # drift, e.g. a manual edit
+    out = io.StringIO()
+    call_command("rebuild_quota_counters", mp_project.name, stdout=out)
+    assert out.getvalue().startswith("1 quota rows")
+    row = QuotaState.objects.get(pk=held.instance_id)
+    assert (row.normal, row.swapped) == (1, int(held.shown_swapped))
