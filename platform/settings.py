@@ -227,6 +227,8 @@ REST_FRAMEWORK = {
     ],
     "EXCEPTION_HANDLER": "annotation.api.exceptions.api_exception_handler",
     "DEFAULT_THROTTLE_RATES": {"auth-token": API_TOKEN_RATE},
+    # Behind the TLS proxy the client's address is the last one the proxy adds to X-Forwarded-For.
+    "NUM_PROXIES": 1 if env.bool("BEHIND_TLS_PROXY", default=False) else None,
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",

@@ -32,29 +32,45 @@ def deep(levels: int) -> str:
 # --- item 5: brute force, token lifetime, revocation --------------------------------------------------------
 
 
+@pytest.fixture
+def signer(settings):
+    """A researcher whose password checks are fast (the production hasher takes ~0.3 s per try)."""
+    from tests.conftest import make_user
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return make_user("sec-signer", "researcher")
+
+
+SIGNER_PASSWORD = "sec-signer-pass-1234"
+
+
 def _token(client, username: str, password: str):
     return client.post("/api/auth/token/", {"username": username, "password": password}, format="json")
 
 
-def test_unknown_users_and_wrong_passwords_get_one_answer_then_a_lockout(api_client, researcher):
+def test_unknown_users_and_wrong_passwords_get_one_answer_then_a_lockout(api_client, signer):
     unknown = _token(api_client, "nobody-here", "whatever-1234")
-    wrong = _token(api_client, researcher.username, "wrong-password")
+    wrong = _token(api_client, signer.username, "wrong-password")
     assert unknown.status_code == wrong.status_code == 400
     assert unknown.json() == wrong.json()
     for _ in range(settings.AXES_FAILURE_LIMIT - 2):
-        assert _token(api_client, researcher.username, "wrong-password").status_code == 400
+        assert _token(api_client, signer.username, "wrong-password").status_code == 400
     # The failure that reaches the limit is answered with the lockout.
-    assert _token(api_client, researcher.username, "wrong-password").status_code == 429
-    right = _token(api_client, researcher.username, "researcher1-pass-1234")
+    assert _token(api_client, signer.username, "wrong-password").status_code == 429
+    right = _token(api_client, signer.username, SIGNER_PASSWORD)
     assert right.status_code == 429, "the right password straight after the failures must be refused"
     assert "token" not in right.json() and "Too many failed sign-ins" in right.json()["detail"]
 
 
 @pytest.mark.parametrize("url", ["/login/", "/admin/login/"])
-def test_sign_in_forms_lock_out(client, admin_user, url):
+def test_sign_in_forms_lock_out(client, settings, url):
+    from django.contrib.auth.models import User
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    admin = User.objects.create_superuser("sec-admin", "sec@example.org", "sec-admin-pass-1234")
     for _ in range(settings.AXES_FAILURE_LIMIT):
-        client.post(url, {"username": admin_user.username, "password": "wrong-password"})
-    locked = client.post(url, {"username": admin_user.username, "password": "admin1-pass-1234"})
+        client.post(url, {"username": admin.username, "password": "wrong-password"})
+    locked = client.post(url, {"username": admin.username, "password": "sec-admin-pass-1234"})
     assert locked.status_code in (403, 429)
     assert "_auth_user_id" not in client.session
 
@@ -65,8 +81,8 @@ def test_the_token_endpoint_is_throttled(api_client):
     assert answers[:rate] == [400] * rate and answers[rate] == 429
 
 
-def test_tokens_expire_and_can_be_revoked(api_client, researcher):
-    issued = _token(api_client, researcher.username, "researcher1-pass-1234").json()
+def test_tokens_expire_and_can_be_revoked(api_client, signer):
+    issued = _token(api_client, signer.username, SIGNER_PASSWORD).json()
     assert issued["token"] and issued["expires_at"]
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {issued['token']}")
     assert api_client.get("/api/projects/").status_code == 200
@@ -75,7 +91,7 @@ def test_tokens_expire_and_can_be_revoked(api_client, researcher):
     )
     expired = api_client.get("/api/projects/")
     assert expired.status_code == 401 and "expired" in expired.json()["detail"]
-    fresh = _token(APIClient(), researcher.username, "researcher1-pass-1234").json()["token"]
+    fresh = _token(APIClient(), signer.username, SIGNER_PASSWORD).json()["token"]
     assert fresh != issued["token"]
     api_client.credentials(HTTP_AUTHORIZATION=f"Token {fresh}")
     assert api_client.delete("/api/auth/token/").status_code == 204
