@@ -289,7 +289,7 @@ def features_of(answers: dict[str, Any] | None) -> dict[str, bool]:
             continue
         try:
             labels = normalize_answer(name, answers[name])
-        except Exception:  # an answer this odd is "unknown", as the spec demands: never a crash
+        except Exception:  # an answer this odd is "unknown", never a crash
             labels = UNKNOWN
         if labels == UNKNOWN:
             continue
