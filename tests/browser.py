@@ -28,7 +28,7 @@ def save_screenshot(page, name: str) -> None:
 
 def sign_in(page, base: str, username: str, next_url: str = "/") -> None:
     """Sign in with the keyboard (test users' passwords are ``<username>-pass-1234``)."""
-    page.goto(f"{base}/login/?next={next_url}")
+    page.goto(f"{base}/login/?next={next_url}", timeout=120_000)  # a cold server imports every view first
     page.wait_for_selector("#id_username:focus")  # autofocus; typing before it lands would be lost
     page.keyboard.type(username)
     page.keyboard.press("Tab")

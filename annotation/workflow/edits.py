@@ -33,7 +33,12 @@ from annotation.models import HumanLabel, Project
 from annotation.workflow import quota as counters
 from annotation.workflow.access import NotAllowed, check_can_annotate
 from annotation.workflow.answers import validate_answer
-from annotation.workflow.api import ProjectMixin, not_allowed_response, scheme_error_response
+from annotation.workflow.api import (
+    ProjectMixin,
+    invalid_body_response,
+    not_allowed_response,
+    scheme_error_response,
+)
 from annotation.workflow.assignment import TaskError, quotas
 from annotation.workflow.models import Assignment, LabelEdit, SkipReason
 from annotation.workflow.settings_store import settings_for
@@ -134,17 +139,25 @@ def refresh_instance_aggregates(project: Project, instance_id: int) -> None:
         refresh_aggregates(project, method)
 
 
-def undo_skip(assignment_id: int, user, project: Project) -> Assignment:
+def undo_skip(assignment_id: int, user, project: Project, release: int | None = None) -> Assignment:
     """Take a skipped task back under a fresh lease, if its quota still has room for this annotator.
 
-    Follows the quota counters' rule: the instance's quota row is locked first, then the assignment, and the
-    slot is taken in the same transaction that reactivates the lease (a new lease token: pages holding the
-    old one cannot submit for it).
+    ``release``: the task the annotator's page was showing when they undid the skip; its lease is given back,
+    so that the task taken back is the one shown next (it may come to them again later).
+
+    Follows the quota counters' rule: quota rows are locked first (in instance order), then the assignments,
+    and the slot is taken in the same transaction that reactivates the lease (a new lease token: pages
+    holding the old one cannot submit for it).
     """
     check_can_annotate(user, project)
     found = _own_assignment(assignment_id, user, project)
+    shown = _own_assignment(release, user, project) if release not in (None, assignment_id) else None
     with transaction.atomic():
-        row = counters.lock_row(project, found.instance_id)
+        rows = {
+            i: counters.lock_row(project, i)
+            for i in sorted({found.instance_id} | ({shown.instance_id} if shown else set()))
+        }
+        row = rows[found.instance_id]
         assignment = Assignment.objects.select_for_update(of=("self",)).get(pk=assignment_id)
         if assignment.status != Status.SKIPPED:
             raise TaskError(f"Only a skipped task can be taken back; this one is {assignment.status}.")
@@ -162,7 +175,17 @@ def undo_skip(assignment_id: int, user, project: Project) -> Assignment:
         assignment.save(
             update_fields=["status", "skip_reason", "finished_at", "served_at", "expires_at", "lease_token"]
         )
+        if shown is not None:
+            _release(shown.pk, now)
     return assignment
+
+
+def _release(assignment_id: int, now) -> None:
+    """Give back an active lease (its quota row is locked by the caller)."""
+    lease = Assignment.objects.select_for_update(of=("self",)).get(pk=assignment_id)
+    if lease.status == Status.ACTIVE:
+        Assignment.objects.filter(pk=lease.pk).update(status=Status.RELEASED, finished_at=now)
+        counters.give_back(lease.instance_id, lease.tier, lease.shown_swapped)
 
 
 # ------------------------------------------------------------------------------------------ API
@@ -170,6 +193,12 @@ def undo_skip(assignment_id: int, user, project: Project) -> Assignment:
 
 class EditSerializer(serializers.Serializer):
     answer = serializers.JSONField()
+
+
+class UnskipSerializer(serializers.Serializer):
+    release = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, help_text="The task the page shows now (given back)."
+    )
 
 
 def _task_error(error: TaskError) -> Response:
@@ -211,10 +240,14 @@ class EditTaskView(ProjectMixin, APIView):
 class UnskipTaskView(ProjectMixin, APIView):
     """Take back a skip: the task is leased to the caller again (when its quota still has room)."""
 
-    @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
+    @extend_schema(request=UnskipSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request: Request, project: str, task: int) -> Response:
+        serializer = UnskipSerializer(data=request.data)
+        if not serializer.is_valid():
+            return invalid_body_response(serializer.errors)
         try:
-            assignment = undo_skip(task, request.user, self.get_project())
+            release = serializer.validated_data.get("release")
+            assignment = undo_skip(task, request.user, self.get_project(), release)
         except NotAllowed as error:
             return not_allowed_response(error)
         except TaskError as error:

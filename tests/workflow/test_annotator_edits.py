@@ -136,17 +136,24 @@ def test_skip_with_a_reason_goes_to_someone_else_and_can_be_undone(
     assert reply.status_code == 409 and "Others" in reply.json()["detail"]  # the only slot is taken now
 
 
-def test_undo_skip_brings_the_task_back(api_client, mp_project):
+def test_undo_skip_brings_the_task_back_before_the_one_on_screen(api_client, mp_project):
     client = _client(api_client, qualified_annotator(mp_project, "ann"))
     task = _next(client, mp_project)
     _skip(client, mp_project, task, "unsure")
-    reply = client.post(f"/api/projects/mp/tasks/{task['id']}/unskip/")
+    shown = _next(client, mp_project)  # the page after the skip shows the next task
+    reply = client.post(
+        f"/api/projects/mp/tasks/{task['id']}/unskip/", {"release": shown["id"]}, format="json"
+    )
     assert reply.status_code == 200
     row = Assignment.objects.get(pk=task["id"])
     assert row.status == "active" and row.skip_reason == "" and row.finished_at is None
+    assert row.lease_token != task["lease_token"]  # the old page cannot answer for the new lease
+    assert Assignment.objects.get(pk=shown["id"]).status == "released"
     assert _next(client, mp_project)["id"] == task["id"]  # it is the current task again
-    again = client.post(f"/api/projects/mp/tasks/{task['id']}/unskip/")
+    again = client.post(f"/api/projects/mp/tasks/{task['id']}/unskip/", {}, format="json")
     assert again.status_code == 409
+    bad = client.post(f"/api/projects/mp/tasks/{task['id']}/unskip/", {"release": "x"}, format="json")
+    assert bad.status_code == 400 and bad.json()["field"] == "release"
 
 
 def test_pages_are_never_cached_and_counts_are_fresh(client, mp_project):

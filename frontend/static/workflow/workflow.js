@@ -44,7 +44,8 @@
 
   // ------------------------------------------------------------------ dialogs
   function focusAfterDialog() {
-    const first = questions.find(isPending);
+    const editing = form && form.dataset.mode === "edit";
+    const first = questions.find(isPending) || (editing ? questions[0] : null);
     if (first) focusQuestion(first);
     else if (submitButton) submitButton.focus();
   }
@@ -326,7 +327,8 @@
   async function undoSkip(url, task) {
     if (busy || !url) return;
     busy = true;
-    const result = await post(url, {});
+    const showing = form && form.dataset.mode === "task" ? parseInt(form.dataset.task, 10) : null;
+    const result = await post(url, { release: showing }); // the task on screen goes back, the skipped one returns
     busy = false;
     if (session) session.removeItem("hp-last-skip:" + project);
     if (!result.ok) { showFlash(result.data.detail || "The skip could not be undone."); return; }
@@ -388,9 +390,12 @@
     const fix = document.getElementById("warning-fix");
     if (fix) fix.addEventListener("click", () => { hideWarning(); warned = false; focusAfterDialog(); });
     form.addEventListener("focusin", markCurrent);
-    form.addEventListener("change", () => { warned = false; hideWarning(); markCurrent(); saveDraft(); });
+    // A changed answer is checked again. (Not the text field's own "change": it fires when the focus leaves
+    // the field, which is what showing a warning does.)
+    const changed = () => { warned = false; hideWarning(); saveDraft(); };
+    form.addEventListener("change", (event) => { if (event.target !== text) changed(); markCurrent(); });
     if (text) {
-      text.addEventListener("input", saveDraft);
+      text.addEventListener("input", changed);
       const needs = form.querySelector(".justification label");
       text.dataset.required = needs && /required/.test(needs.textContent) ? "true" : "false";
     }
