@@ -1,10 +1,8 @@
 """Import a one-line JSON array of 10 MB and of 100 MB with the real command; time and peak memory of each.
 
-Each import runs ``manage.py import_instances --skip-checks`` in its own process on a fresh SQLite database
-(migrated once, then copied) in a temporary data directory, as an operator would run it. System checks are
-skipped because they import the whole URL configuration (and with it whatever the API views import, torch
-included), which is the same for every command and says nothing about the import; a one-record import is
-measured first as the baseline. Peak memory is that process's maximum resident set size (``os.wait4``).
+Each import runs ``manage.py import_instances`` in its own process on a fresh SQLite database (migrated once,
+then copied) in a temporary data directory, as an operator would run it; a one-record import is measured
+first as the baseline. Peak memory is that process's maximum resident set size (``os.wait4``).
 
 The last line is the ratio of the 100 MB time to the 10 MB time (linear is 10; the reader before ijson gave
 about 60 per doubling) and the peak RSS. The ratio uses the process's CPU time (user + system): on a machine
@@ -90,9 +88,7 @@ def import_array(tmp: Path, base: Path, size: int) -> tuple[float, float, int]:
     shutil.copytree(base, data_dir)
     path = tmp / f"array-{size}mb.json"
     count = write_array(path, size)
-    seconds, cpu, rss, output = run(
-        ["import_instances", f"bench{size}", str(path), "--skip-checks"], data_dir
-    )
+    seconds, cpu, rss, output = run(["import_instances", f"bench{size}", str(path)], data_dir)
     if f"Wrote {count} new instances" not in output:
         raise SystemExit(f"the {size} MB import did not write {count} instances:\n{output}")
     print(
@@ -116,7 +112,7 @@ def main() -> None:
         run(["migrate", "-v0"], base)
         baseline = tmp / "one.json"
         baseline.write_text(json.dumps([record(0)]))
-        seconds, cpu, rss, _ = run(["import_instances", "baseline", str(baseline), "--skip-checks"], base)
+        seconds, cpu, rss, _ = run(["import_instances", "baseline", str(baseline)], base)
         print(f"baseline, one record: {seconds:.1f} s wall, {cpu:.1f} s CPU, peak RSS {rss / MiB:.0f} MiB")
         results = {size: import_array(tmp, base, size) for size in sizes}
     small, large = min(sizes), max(sizes)
