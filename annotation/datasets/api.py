@@ -25,6 +25,7 @@ from annotation.api.tokens import ExpiringTokenAuthentication
 from annotation.core.aggregation import METHODS
 from annotation.datasets.exporting import FORMATS, FORMS
 from annotation.datasets.models import DatasetVersion
+from annotation.datasets.report import agreement_report
 from annotation.datasets.tasks import BUILD_JOB, EXPORT_JOB, build_dataset_task, export_dataset_task
 from annotation.models import Job, Project
 
@@ -200,8 +201,6 @@ class ExportDownload(ExportViewMixin, APIView):
 class AgreementReportView(ExportViewMixin, APIView):
     @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project: str) -> Response:
-        from annotation.datasets.report import agreement_report
-
         method = request.query_params.get("method") or None
         if method is not None and method not in METHODS:
             raise ValidationError({"method": f"expected one of {METHODS}"})

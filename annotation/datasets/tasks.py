@@ -10,6 +10,8 @@ from pathlib import Path
 from celery import shared_task
 from django.conf import settings
 
+from annotation.datasets.exporting import ExportError, export_version
+from annotation.datasets.models import DatasetVersion
 from annotation.datasets.services import DatasetBuildError, build_dataset_version
 from annotation.models import Job
 
@@ -25,16 +27,11 @@ def export_dir(job: Job) -> Path:
 
 def run_export_job(job_id: int) -> dict:
     """Run an export job in this process (the task body; also used by ``manage.py export_dataset``)."""
-    from annotation.datasets.exporting import ExportError
-
     job = Job.objects.select_related("project").get(pk=job_id)
     return job.execute(_export, expected_errors=(ExportError, DatasetBuildError))
 
 
 def _export(job: Job) -> dict:
-    from annotation.datasets.exporting import export_version
-    from annotation.datasets.models import DatasetVersion
-
     params = job.params
     version = DatasetVersion.objects.filter(pk=params["version"]).first()
     if version is None:
@@ -63,8 +60,6 @@ def run_build_job(job_id: int) -> dict:
 
 
 def _build(job: Job) -> dict:
-    from annotation.datasets.models import DatasetVersion
-
     options = dict(job.params)
     name = options.pop("name")
     version = DatasetVersion.objects.filter(project=job.project, name=name).first()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from routing.ppm import PPM, load_ppm
+
 
 class TagValue(models.Model):
     """One raw tag value of one instance, with the name and version of what computed it."""
@@ -74,9 +76,7 @@ class PPMArtifact(models.Model):
     def __str__(self) -> str:
         return f"{self.name} ({self.kind}, {self.mode})"
 
-    def load(self):
-        from routing.ppm import load_ppm
-
+    def load(self) -> PPM:
         return load_ppm(self.path)
 
 

@@ -7,6 +7,7 @@ import logging
 from celery import shared_task
 
 from annotation.models import Job
+from routing.app.services import compute_project_tags
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,6 @@ def run_tags_job(job_id: int) -> dict:
 
 
 def _compute_tags(job: Job) -> dict:
-    from routing.app.services import compute_project_tags
-
     params = job.params or {}
     result = compute_project_tags(
         job.project,

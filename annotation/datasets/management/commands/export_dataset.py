@@ -11,6 +11,7 @@ from annotation.core.aggregation import METHODS
 from annotation.datasets.exporting import FORMATS, FORMS, ExportError, export_version
 from annotation.datasets.models import DatasetVersion
 from annotation.datasets.services import DatasetBuildError, build_dataset_version
+from annotation.datasets.tasks import EXPORT_JOB, export_dataset_task
 from annotation.models import Job, Project
 from annotation.progress import progress_bar
 
@@ -54,8 +55,6 @@ class Command(BaseCommand):
         formats = options["formats"] or list(FORMATS)
         forms = options["forms"] or list(FORMS)
         if options["run_async"]:
-            from annotation.datasets.tasks import EXPORT_JOB, export_dataset_task
-
             job = Job.objects.create(
                 kind=EXPORT_JOB,
                 project=project,
