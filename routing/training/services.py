@@ -429,16 +429,16 @@ def _train_transformer(run: RewardModelRun) -> dict:
 def _train_proxy(run: RewardModelRun) -> dict:
     h = run.hyperparameters
     train, held = _version_examples(run)
-    settings_ = ProxySettings(loss=run.loss if run.loss != "regression" else "bt")
+    proxy_settings = ProxySettings(loss=run.loss if run.loss != "regression" else "bt")
     cache = embedding_cache()
-    fa = response_phi(cache, settings_, [i.prompt for i, *_ in train], [c for _, c, _, _ in train], None)
-    fb = response_phi(cache, settings_, [i.prompt for i, *_ in train], [r for _, _, r, _ in train], None)
+    fa = response_phi(cache, proxy_settings, [i.prompt for i, *_ in train], [c for _, c, _, _ in train], None)
+    fb = response_phi(cache, proxy_settings, [i.prompt for i, *_ in train], [r for _, _, r, _ in train], None)
     # chosen is "a" here, so every preference is -strength
-    model = ProxyRewardModel(settings_).fit(fa, fb, [-s for *_, s in train])
+    model = ProxyRewardModel(proxy_settings).fit(fa, fb, [-s for *_, s in train])
     target = artifact_root() / f"reward-model-{run.pk}" / f"attempt-{run.attempts}"
     target.mkdir(parents=True, exist_ok=True)
     np.save(target / "coef.npy", model.coef_)
-    metrics = _evaluate(lambda p, r: response_phi(cache, settings_, p, r, None) @ model.coef_, held, h)
+    metrics = _evaluate(lambda p, r: response_phi(cache, proxy_settings, p, r, None) @ model.coef_, held, h)
     return {"metrics": metrics, "artifact_path": str(target)}
 
 
