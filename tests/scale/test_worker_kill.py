@@ -100,7 +100,7 @@ def test_tags_job_survives_the_kill_of_its_worker(researcher, pandalm_path, tmp_
     workers = {name: (_start_worker(tmp_path / f"{name}.log"), tmp_path / f"{name}.log") for name in "AB"}
     try:
         for name, (_, log) in workers.items():
-            _wait(f"worker {name} to be ready", lambda log=log: " ready." in log.read_text(), 120, workers)
+            _wait(f"worker {name} to be ready", lambda log=log: " ready." in log.read_text(), 300, workers)
         job = Job.objects.create(kind=TAGS_JOB, project=project, params={"chunk_size": CHUNK})
         job.enqueue(compute_tags_task)  # sent at once: no transaction is open
         task_id = _wait("the task id", lambda: Job.objects.get(pk=job.pk).celery_task_id, 30, workers)
