@@ -8,6 +8,7 @@ from annotation.workflow.models import (
     QualificationItem,
     WorkflowSettings,
 )
+from annotation.workflow.quota import ensure_quota_rows
 
 
 @admin.register(WorkflowSettings)
@@ -54,6 +55,11 @@ class HumanQueueEntryAdmin(admin.ModelAdmin):
     list_display = ["instance", "project", "added_by", "created_at"]
     list_filter = ["project"]
     raw_id_fields = ["instance"]
+
+    def save_model(self, request, obj: HumanQueueEntry, form, change) -> None:
+        """An instance sent to people here gets its quota row at once, as through the API."""
+        super().save_model(request, obj, form, change)
+        ensure_quota_rows(obj.project_id, [obj.instance_id])
 
 
 @admin.register(GoldAnswer)

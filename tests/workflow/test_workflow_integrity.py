@@ -218,3 +218,15 @@ def test_the_repair_command_recounts_drifted_counters(mp_project):
     assert out.getvalue().startswith("1 quota rows")
     row = QuotaState.objects.get(pk=held.instance_id)
     assert (row.normal, row.swapped) == (1, int(held.shown_swapped))
+
+
+def test_an_instance_queued_in_the_admin_is_served(client, admin_user, mp_project):
+    from annotation.workflow.models import HumanQueueEntry
+
+    extra = make_instances(mp_project, 1, prefix="late")[0]
+    client.force_login(admin_user)
+    reply = client.post(
+        "/admin/workflow/humanqueueentry/add/", {"project": mp_project.pk, "instance": extra.pk}
+    )
+    assert reply.status_code == 302 and HumanQueueEntry.objects.filter(instance=extra).exists()
+    assert QuotaState.objects.filter(instance=extra).exists()
