@@ -226,7 +226,10 @@ class FillSampler:
     (one O(N F) pass per round).
 
     A candidate walks the groups in its own order, takes whole groups while they fit in the budget, then the
-    first instances of the next group. Its order is a rotation of one of ``bases`` uniformly random orders
+    first instances of the next group. With ``tag_scores`` (what routing instances of each tag is worth to
+    the PPM) half the candidates walk orders drawn towards the higher-scored tags (Plackett-Luce, each
+    candidate with its own sharpness, from uniform to nearly sorted), so the search spends candidates where
+    the PPM sees gain; the other half are as follows. Its order is a rotation of one of ``bases`` uniformly random orders
     drawn per round; a rotation of a uniformly random order is itself uniformly random, so every candidate
     walks a uniformly random order, and with running sums along each (doubled) base order a candidate costs
     one binary search and O(F) additions whatever N is. Candidates of one round share the round's grouping
@@ -237,7 +240,14 @@ class FillSampler:
     :meth:`mask` rebuilds any of them.
     """
 
-    def __init__(self, T: np.ndarray, budget: int, rng: np.random.Generator, per_round: int = 32768) -> None:
+    def __init__(
+        self,
+        T: np.ndarray,
+        budget: int,
+        rng: np.random.Generator,
+        per_round: int = 32768,
+        tag_scores: np.ndarray | None = None,
+    ) -> None:
         self.T = np.asarray(T, dtype=np.float32)
         self.N, self.F = self.T.shape
         if not 0 <= budget <= self.N:
@@ -249,6 +259,9 @@ class FillSampler:
         self.G = self.F + 1
         self.per_round = per_round
         self.rank_of = (self.T > 0).astype(np.int16)
+        self.tag_scores = None if tag_scores is None else np.append(np.asarray(tag_scores, np.float64), 0.0)
+        if self.tag_scores is not None and len(self.tag_scores) != self.G:
+            raise ValueError(f"FillSampler: {len(self.tag_scores) - 1} tag scores for {self.F} tags")
 
     def _layout(self) -> dict:
         """One round's grouping: the layout of instances, group starts and sizes, running counts."""
@@ -266,7 +279,7 @@ class FillSampler:
         size = np.diff(np.append(start, self.N))
         running = np.zeros((self.N + 1, self.F), dtype=np.float32)
         np.cumsum(self.T[layout], axis=0, out=running[1:])
-        return {"layout": layout, "start": start, "size": size, "running": running}
+        return {"rank": rank, "layout": layout, "start": start, "size": size, "running": running}
 
     def round(self, k: int | None = None) -> tuple[np.ndarray, dict]:
         """Counts (k x F, k <= per_round) of k fresh candidates, and what :meth:`mask` needs to rebuild them."""
@@ -276,16 +289,23 @@ class FillSampler:
         group_counts = running[start + size] - running[start]
         groups = np.flatnonzero(size > 0)  # empty groups would only repeat the next group's candidate
         G = len(groups)
-        n_bases = -(-k // G)
-        keys = self.rng.random((n_bases, G), dtype=np.float32)
+        k_guided = k // 2 if self.tag_scores is not None else 0
+        k_uniform = k - k_guided
+        n_uniform = -(-k_uniform // G)
+        keys = self.rng.random((n_uniform, G), dtype=np.float32)
         keys[0] = np.arange(G)  # base 0 is the round's own order
         bases = groups[np.argsort(keys, axis=1)]
+        pick = np.arange(
+            k_uniform
+        )  # candidate j: base j // G rotated by j % G (candidate 0: the round's order)
+        base_of, offset = pick // G, pick % G
+        if k_guided:
+            bases = np.concatenate([bases, self._guided_orders(groups, k_guided)])
+            base_of = np.concatenate([base_of, n_uniform + np.arange(k_guided)])
+            offset = np.concatenate([offset, np.zeros(k_guided, dtype=offset.dtype)])
+        n_bases = len(bases)
         filled = np.zeros((n_bases, G + 1), dtype=np.int64)
         np.cumsum(size[bases], axis=1, out=filled[:, 1:])
-        summed = np.zeros((n_bases, G + 1, self.F), dtype=np.float32)
-        np.cumsum(group_counts[bases], axis=1, out=summed[:, 1:])
-        pick = np.arange(k)  # candidate j: base j // G rotated by j % G (candidate 0: the round's order)
-        base_of, offset = pick // G, pick % G
         # the rotation's walk is a window [offset, end) of the base order read twice round; its fill is
         # filled[end] - filled[offset] with filled extended by N per lap: one binary search for all rows
         lift = np.arange(n_bases)[:, None] * (3 * self.N + 1)
@@ -294,10 +314,12 @@ class FillSampler:
         target = filled[base_of, offset] + self.budget + lift[base_of, 0]
         end = np.searchsorted(flat, target, side="right") - 1 - base_of * (2 * G + 1)
         end = np.minimum(end, offset + G)  # every group at most once (only reached when b = N)
-        wrap = end > G
-        inner = np.where(wrap, end - G, end)
-        window = summed[base_of, inner] - summed[base_of, offset]
-        window[wrap] += summed[base_of[wrap], G]  # the lap's total
+        # the whole groups taken, as a (k, G) selection: position in the base order within the window
+        place = np.argsort(bases, axis=1).astype(np.int16)  # place[b, j]: where groups[j] sits in base b
+        pos = place[base_of]
+        o, e = offset.astype(np.int16)[:, None], end.astype(np.int16)[:, None]
+        inside = ((pos >= o) & (pos < e)) | (pos < e - G)  # the window [o, e), read round the base order
+        window = inside.astype(np.float32) @ group_counts[groups]
         taken = laps[base_of, end] - filled[base_of, offset]
         partial = bases[base_of, np.where(end >= G, end - G, end) % G]
         rest = self.budget - taken
@@ -306,6 +328,15 @@ class FillSampler:
         n_full = end - offset
         state.update(bases=bases, base_of=base_of, offset=offset, n_full=n_full, partial=partial, rest=rest)
         return counts, state
+
+    def _guided_orders(self, groups: np.ndarray, k: int) -> np.ndarray:
+        """k group orders drawn by Plackett-Luce on the tags' scores (Gumbel keys), each with its own
+        sharpness from 0 (a uniform order, Algorithm 1's) to 4 standard deviations per unit of score."""
+        score = self.tag_scores[groups]
+        z = (score - score.mean()) / (score.std() or 1.0)
+        sharp = self.rng.uniform(0.0, 4.0, size=(k, 1))
+        gumbel = -np.log(-np.log(self.rng.random((k, len(groups))) + 1e-12) + 1e-12)
+        return groups[np.argsort(-(sharp * z[None, :] + gumbel), axis=1)]
 
     def mask(self, state: dict, row: int) -> np.ndarray:
         """The boolean mask of candidate ``row`` of a round."""

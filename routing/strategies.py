@@ -18,7 +18,7 @@ from routing.ppm import PPM
 from routing.uncertainty import UNCERTAINTY_FEATURES
 
 STRATEGIES = ("simulated", "top_k", "greedy", "unlimited")
-SAMPLERS = ("fill", "masks", "uniform")
+SAMPLERS = ("fill+masks", "fill", "masks", "uniform")
 DEFAULT_K = 20_000  # simulated routing's candidates: the vectorised fill scores them in about a second
 MASKS_K = 500  # with explicit masks (paper mode), what the paper's procedure affords
 
@@ -63,17 +63,20 @@ def simulated(
 ) -> Routing:
     """Best of k candidates at budget b by predicted performance (Algorithm 1's simulated routing).
 
-    sampler "fill" (the default): Algorithm 1's tag-group fill scored from tag counts
+    sampler "fill": Algorithm 1's tag-group fill scored from tag counts
     (:class:`~routing.candidates.FillSampler`: tens of thousands of candidates a second at any N, each
-    scored by one product in count space); "masks": k explicit masks from the mode's generators (what paper
-    mode uses, because its counting quirks are not functions of the counts); "uniform": uniformly random
-    human sets (:class:`~routing.candidates.ChunkedSampler`). Which sampler ran is recorded in ``info``.
-    k defaults to ``DEFAULT_K`` with counts and ``MASKS_K`` with masks.
+    scored by one product in count space); "masks": k explicit masks from the mode's generators (tag-group
+    fill, per-tag Bernoulli, uniform; what paper mode uses, because its counting quirks are not functions of
+    the counts); "fill+masks" (the default outside paper mode): ``MASKS_K`` explicit masks first, then k fill
+    candidates, the best of both (the masks' per-tag Bernoulli sets mix tags in ways whole-group fills do
+    not, so neither family alone is always best); "uniform": uniformly random human sets
+    (:class:`~routing.candidates.ChunkedSampler`). Which sampler ran is recorded in ``info``. k defaults to
+    ``DEFAULT_K`` with counts and ``MASKS_K`` with masks.
     """
     b = resolve_budget(budget, builder.n)
     mode = builder.mode
     quirky = mode.rerank_lengths_in_human_subset or mode.inclusive_count_edges
-    sampler = sampler or ("masks" if quirky else "fill")
+    sampler = sampler or ("masks" if quirky else "fill+masks")
     if sampler not in SAMPLERS:
         raise ValueError(f"simulated: unknown sampler {sampler!r}: expected one of {SAMPLERS}")
     if sampler != "masks" and quirky:
@@ -85,6 +88,11 @@ def simulated(
         raise ValueError(f"simulated: k={k} must be at least 1")
     if sampler == "masks":
         best_mask, preds = _simulated_masks(ppm, builder, b, rng, k)
+    elif sampler == "fill+masks":
+        mask_a, preds_a = _simulated_masks(ppm, builder, b, rng, MASKS_K)
+        mask_b, preds_b = _simulated_counts(ppm, builder, b, rng, k, "fill")
+        best_mask = mask_a if preds_a.max() >= preds_b.max() else mask_b
+        preds = np.concatenate([preds_a, preds_b])
     else:
         best_mask, preds = _simulated_counts(ppm, builder, b, rng, k, sampler)
     spread = {q: float(np.quantile(preds, q)) for q in (0.0, 0.5, 0.95, 1.0)}
@@ -145,13 +153,21 @@ def count_scorer(ppm: PPM, builder: FeatureBuilder, budget: int):
     return lambda counts: ppm.predict(builder.from_counts(counts, np.full(len(counts), budget)))
 
 
+def tag_scores(score, builder: FeatureBuilder, budget: int) -> np.ndarray:
+    """What routing a tenth of the budget's worth of instances carrying only tag j adds to the prediction,
+    per tag (the direction the fill's guided candidates lean to)."""
+    F = builder.T_count.shape[1]
+    m = max(1.0, budget / 10)
+    return score(np.eye(F, dtype=np.float32) * m) - score(np.zeros((1, F), dtype=np.float32))[0]
+
+
 def _simulated_counts(ppm, builder, b, rng, k, kind: str) -> tuple[np.ndarray, np.ndarray]:
     per_round = max(1, min(k, 32768))
+    score = count_scorer(ppm, builder, b)
     if kind == "fill":
-        sampler = FillSampler(builder.T_count, b, rng, per_round=per_round)
+        sampler = FillSampler(builder.T_count, b, rng, per_round, tag_scores(score, builder, b))
     else:
         sampler = ChunkedSampler(builder.T_count, b, rng, per_round=per_round)
-    score = count_scorer(ppm, builder, b)
     best, best_pred, preds = None, -np.inf, []
     done = 0
     while done < k:

@@ -17,6 +17,8 @@ from typing import Any
 
 from django.db import transaction
 
+from annotation.core.aggregation import HELPSTEER2 as HELPSTEER2_METHOD
+from annotation.core.aggregation import MAJORITY, LabelInput, aggregate
 from annotation.core.schemes import HELPSTEER2
 from annotation.judging.models import LMJudgment, PromptTagRecord
 from annotation.models import HumanLabel, Instance, LabelSource, LMLabel, Project
@@ -316,18 +318,24 @@ def _sign(x: int) -> int:
 
 
 def human_majority(project: Project) -> dict[int, int]:
-    """instance id -> majority of sign(preference) over human labels (-1/0/+1; a vote tie is a tie)."""
-    votes: dict[int, Counter[int]] = defaultdict(Counter)
-    rows = HumanLabel.objects.filter(
-        instance__project=project, preference__isnull=False, neither_valid=False
-    ).exclude(annotator__profile__excluded=True)
-    for instance_id, pref in rows.values_list("instance_id", "preference"):
-        votes[instance_id][_sign(pref)] += 1
+    """instance id -> the human aggregate by the project's aggregation method (``annotation.core.aggregation``,
+    the rule of the dataset export: HelpSteer2 projects by the HelpSteer2 rule, others by majority; excluded
+    annotators left out), as a direction -1 / 0 / +1; dropped instances are left out."""
+    method = HELPSTEER2_METHOD if (project.scheme or {}).get("kind") == HELPSTEER2 else MAJORITY
+    groups: dict[int, list[LabelInput]] = defaultdict(list)
+    rows = HumanLabel.objects.filter(instance__project=project).order_by("instance_id", "id")
+    excluded = set(
+        rows.filter(annotator__profile__excluded=True).values_list("annotator_ref", flat=True).distinct()
+    )
+    for instance_id, ref, pref, neither in rows.values_list(
+        "instance_id", "annotator_ref", "preference", "neither_valid"
+    ):
+        groups[instance_id].append(LabelInput(annotator=ref, preference=pref, neither_valid=neither))
     out = {}
-    for instance_id, counter in votes.items():
-        top = max(counter.values())
-        leaders = [k for k, v in counter.items() if v == top]
-        out[instance_id] = leaders[0] if len(leaders) == 1 else 0
+    for instance_id, labels in groups.items():
+        result = aggregate(method, labels, excluded)
+        if not result.dropped:
+            out[instance_id] = _sign(result.result)
     return out
 
 
