@@ -69,6 +69,16 @@ RATING_ANCHORS = {
 }
 
 
+# The MultiPref scale in a few words, for the five-column scale on narrow screens (the full label is read out).
+SHORT_SCALE = {
+    "A-clearly": "Resp. 1 clearly",
+    "A-slightly": "Resp. 1 slightly",
+    "tie": "Tie",
+    "B-slightly": "Resp. 2 slightly",
+    "B-clearly": "Resp. 2 clearly",
+}
+
+
 def _project(request: HttpRequest, name: str) -> Project:
     return get_object_or_404(permissions.visible_projects(request.user), name=name)
 
@@ -181,7 +191,8 @@ def _form_context(project: Project) -> dict:
     return {
         "kind": "multipref",
         "scale_options": [
-            {"value": v, "label": label, "key": n} for n, (v, label) in enumerate(options_for(project), 1)
+            {"value": v, "label": label, "key": n, "short": SHORT_SCALE.get(v, label)}
+            for n, (v, label) in enumerate(options_for(project), 1)
         ],
         "aspects": [
             {

@@ -169,6 +169,7 @@ def test_helpsteer2_all_errors_at_once_contradiction_and_keyboard(page, live_ser
     assert page.locator("fieldset.rating .anchors").first.inner_text().startswith("0 = not helpful")
 
     # nothing answered: every field says what is missing, next to it, in words, in one round trip
+    task = _task_id(page)
     page.keyboard.press("Control+Enter")
     page.wait_for_selector(".field-error")
     assert page.locator(".field-error").count() == 12  # 2 x 5 ratings, the preference, the justification
@@ -197,7 +198,8 @@ def test_helpsteer2_all_errors_at_once_contradiction_and_keyboard(page, live_ser
     page.keyboard.press("Shift+Tab")  # ... into the preference question
     page.keyboard.press("2")  # @Response 1 is better: now the text and the choice agree
     page.keyboard.press("Control+Enter")
-    page.wait_for_selector("#flash:not([hidden])")
+    _wait_for_other_task(page, task)
+    assert f"Submitted task {task}" in page.inner_text("#flash")
     label = HumanLabel.objects.get(annotator=person)
     assert label.preference == (2 if label.shown_swapped else -2)
     assert label.ratings["response_b" if label.shown_swapped else "response_a"]["verbosity"] == 1
