@@ -395,16 +395,15 @@ def _rows_not_of(user: User) -> dict[str, int]:
 # --- the matrix -----------------------------------------------------------------------------------------
 
 
-def exchange(client: APIClient, world: World, principal: str, verb: str, path: str):
+def exchange(client: APIClient, verb: str, path: str, before: dict[str, int] | None, user: User | None):
     """(response, changed) for one request in a rolled-back savepoint; ``changed`` lists the models whose rows
-    not belonging to an annotator changed under that annotator's successful write (else None)."""
-    watch = principal in ANNOTATORS and verb in WRITE_VERBS
-    before = _rows_not_of(world.users[principal]) if watch else None
+    not belonging to an annotator changed under that annotator's successful write (else None). ``before`` is
+    the count of such rows, the same before every request since each one is rolled back."""
     changed = None
     with transaction.atomic():
         response = getattr(client, verb)(path, {}, format="json") if verb != "get" else client.get(path)
-        if before is not None and response.status_code < 300:
-            after = _rows_not_of(world.users[principal])
+        if before is not None and verb in WRITE_VERBS and response.status_code < 300:
+            after = _rows_not_of(user)
             changed = sorted(name for name in after if after[name] != before[name])
         transaction.set_rollback(True)
     return response, changed
@@ -437,6 +436,8 @@ def problem_with(
 def run_matrix(world: World, principal: str, mode: str) -> tuple[dict[str, int], list[str]]:
     """({"VERB path": status}, problems) for every endpoint and verb, as ``principal`` on ``mode`` auth."""
     client = client_for(world, principal, mode)
+    user = world.users.get(principal)
+    before = _rows_not_of(user) if principal in ANNOTATORS else None
     problems: list[str] = []
     statuses: dict[str, int] = {}
     for route, verbs in sorted(endpoints().items()):
@@ -444,7 +445,7 @@ def run_matrix(world: World, principal: str, mode: str) -> tuple[dict[str, int],
         if principal != "anonymous" and route in PUBLIC - {"/api/auth/token/"}:
             continue  # the same for everyone: the anonymous run covers them (the schema takes seconds)
         for verb in sorted(verbs):
-            response, changed = exchange(client, world, principal, verb, path)
+            response, changed = exchange(client, verb, path, before, user)
             statuses[f"{verb.upper()} {path}"] = response.status_code
             problem = problem_with(client, world, principal, route, verb, response, changed)
             if problem:
