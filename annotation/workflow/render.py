@@ -14,10 +14,11 @@ import nh3
 from markdown_it import MarkdownIt
 
 # ``breaks``: a single newline is a line break, so poems, lists written line by line and addresses keep their
-# lines (model output rarely means a soft wrap). The <br> it adds is on the allow-list below.
-_md = MarkdownIt(
-    "commonmark", {"html": False, "linkify": False, "typographer": False, "breaks": True}
-).enable(["table", "strikethrough"])
+# lines (model output rarely means a soft wrap). The <br> it adds is on the allow-list below. Our own texts
+# (the guidelines) are wrapped at a fixed width and are rendered without it.
+_OPTIONS = {"html": False, "linkify": False, "typographer": False}
+_md = MarkdownIt("commonmark", {**_OPTIONS, "breaks": True}).enable(["table", "strikethrough"])
+_md_wrapped = MarkdownIt("commonmark", {**_OPTIONS, "breaks": False}).enable(["table", "strikethrough"])
 
 ALLOWED_TAGS = {
     "p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "s", "code", "pre",
@@ -31,9 +32,9 @@ ALLOWED_ATTRIBUTES = {
 }
 
 
-def render_markdown(text: str | None) -> str:
-    """Safe HTML for a piece of untrusted markdown."""
-    return sanitise(_md.render(text or ""))
+def render_markdown(text: str | None, keep_line_breaks: bool = True) -> str:
+    """Safe HTML for a piece of untrusted markdown (``keep_line_breaks=False`` for text wrapped at a width)."""
+    return sanitise((_md if keep_line_breaks else _md_wrapped).render(text or ""))
 
 
 def sanitise(html: str) -> str:

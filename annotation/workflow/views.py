@@ -84,7 +84,7 @@ def _project(request: HttpRequest, name: str) -> Project:
 
 
 def _guidelines(project: Project) -> str:
-    return render_markdown(guidelines_for(project.scheme.get("kind", "multipref")))
+    return render_markdown(guidelines_for(project.scheme.get("kind", "multipref")), keep_line_breaks=False)
 
 
 def annotator_counts(user, project: Project) -> dict:

@@ -46,6 +46,10 @@ def test_a_haiku_keeps_its_three_lines():
     assert lines == HAIKU.split("\n")
 
 
+def test_text_wrapped_at_a_width_can_be_rendered_without_breaks():
+    assert render_markdown(HAIKU, keep_line_breaks=False).count("<br>") == 0
+
+
 def test_paragraphs_and_code_blocks_keep_their_shape():
     html = render_markdown("First paragraph.\n\nSecond one.\n\n```\na\nb\n```")
     assert html.count("<p>") == 2 and "<pre><code>a\nb\n</code></pre>" in html
