@@ -110,13 +110,17 @@ def budget_curve(loaded: Loaded, strategy: str, grid: tuple[float, ...] = GRID) 
     )
 
 
-def measured_points(summary: list[dict]) -> list[dict[str, Any]]:
-    """Points of a routing experiment's summary that have a budget share: (method, share, mean score)."""
+def measured_points(summary: list[dict], objective: str = "heldout") -> list[dict[str, Any]]:
+    """A routing experiment's measured means for one objective (the PPM's target), as (method, share, score);
+    routed methods are named with their strategy, e.g. "routed (top_k)"."""
     points = []
     for row in summary or []:
         budget = row.get("budget")
-        if isinstance(budget, int | float) and 0 <= budget <= 1 and row.get("mean") is not None:
-            points.append({"method": row.get("method"), "share": float(budget), "score": float(row["mean"])})
+        if row.get("objective", objective) != objective or row.get("mean") is None:
+            continue
+        if isinstance(budget, int | float) and 0 <= budget <= 1:
+            method = str(row.get("method")) + (f" ({row['strategy']})" if row.get("strategy") else "")
+            points.append({"method": method, "share": float(budget), "score": float(row["mean"])})
     return points
 
 

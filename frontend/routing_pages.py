@@ -131,7 +131,8 @@ def project_curve(
         curve = curves.budget_curve(loaded, strategy)
         cache.set(key, curve, CURVE_CACHE_S)
     experiment = RoutingExperiment.objects.filter(project=project, status="succeeded").order_by("-id").first()
-    curve.measured = curves.measured_points(experiment.summary) if experiment else []
+    target = (artifact.metadata or {}).get("target", "heldout")
+    curve.measured = curves.measured_points(experiment.summary, target) if experiment else []
     return curve, loaded
 
 
