@@ -470,3 +470,31 @@ def test_principal(world, principal):
         if request.split()[1].startswith("/api/") and by_session.get(request) != status:
             problems.append(f"{request} as {principal}: token {status}, session {by_session.get(request)}")
     assert not problems, "\n".join(problems)
+
+
+BAD_BODIES = (
+    [],
+    "text",
+    7,
+    {"name": ["x"], "answer": ["A"], "endpoint": {"x": 1}, "instance_ids": [10**30], "limit": "9" * 40},
+    {"answer": {"overall": [], "aspects": [[]]}, "lease_token": [], "time_ms": -1, "format": []},
+)
+
+
+@pytest.mark.parametrize("principal", ["admin", "annotator"])
+def test_no_bad_body_is_a_server_error(world, principal):
+    """Every write, with bodies of the wrong shape, as someone whom the permissions let through."""
+    client = client_for(world, principal, "token")
+    errors = []
+    for route, verbs in sorted(endpoints().items()):
+        path = concrete(route, world.values)
+        for verb in sorted(set(verbs) & set(WRITE_VERBS)):
+            for body in BAD_BODIES:
+                with transaction.atomic():
+                    status = getattr(client, verb)(path, body, format="json").status_code
+                    transaction.set_rollback(True)
+                if status >= 500:
+                    errors.append(
+                        f"{verb.upper()} {path} as {principal} with {json.dumps(body)[:80]}: {status}"
+                    )
+    assert not errors, "\n".join(errors)
