@@ -498,3 +498,19 @@ def test_no_bad_body_is_a_server_error(world, principal):
                         f"{verb.upper()} {path} as {principal} with {json.dumps(body)[:80]}: {status}"
                     )
     assert not errors, "\n".join(errors)
+
+
+@pytest.mark.parametrize("odd", ["9" * 30, "-1", "0", "1e3", "%C2%B2"])
+def test_odd_ids_in_urls_are_not_server_errors(world, odd):
+    """Every route with an id in its path, the id replaced by a 30-digit, negative, zero or non-ASCII one."""
+    client = client_for(world, "admin", "token")
+    errors = []
+    for route, verbs in sorted(endpoints().items()):
+        if not re.search(r"\{(?!project\}|name\})\w+\}", route):
+            continue
+        path = re.sub(r"\{(?!project\}|name\})\w+\}", odd, route).replace("{project}", PROJECT)
+        for verb in sorted(verbs):
+            status = send(client, verb, path).status_code
+            if status >= 500:
+                errors.append(f"{verb.upper()} {path}: {status}")
+    assert not errors, "\n".join(errors)
