@@ -91,9 +91,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--k", type=int, default=120, help="PPM-loop candidates per seed")
     ap.add_argument("--inner-splits", type=int, default=3)
     ap.add_argument("--ppm-kind", default="linear", choices=("linear", "quadratic", "lightgbm"))
-    ap.add_argument("--seeds", type=int, default=24, help="number of paired seeds (0..n-1)")
+    ap.add_argument("--seeds", type=int, default=24, help="number of paired seeds")
+    ap.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. first-seed + seeds - 1")
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.25, 0.5, 0.75])
-    ap.add_argument("--strategy", default="simulated", choices=STRATEGIES, help="the headline's strategy")
+    ap.add_argument(
+        "--strategy",
+        default="top_k",
+        choices=STRATEGIES,
+        help="the headline's strategy (docs/ROUTING.md: why)",
+    )
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     ap.add_argument("--random-repeats", type=int, default=4, help="random mixes per budget and seed")
     ap.add_argument(
@@ -168,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     config = ExperimentConfig(
         budgets=args.budgets,
         strategies=args.strategies,
-        seeds=tuple(range(args.seeds)),
+        seeds=tuple(range(args.first_seed, args.first_seed + args.seeds)),
         k=args.k,
         inner_splits=args.inner_splits,
         ppm_kind=args.ppm_kind,

@@ -89,7 +89,7 @@ def test_same_seed_same_result(fitted, builder):
 @pytest.mark.parametrize("budget", [0, 1, 150, 0.25, 599, 600, 1.0])
 def test_simulated_routes_exactly_b(fitted, builder, budget):
     b = resolve_budget(budget, builder.n)
-    for sampler in ("masks", "chunked"):
+    for sampler in ("masks", "uniform", "fill", "fill+masks"):
         r = simulated(fitted[0], builder, budget, np.random.default_rng(0), k=300, sampler=sampler)
         assert r.mask.sum() == b == r.budget
         assert r.predicted == pytest.approx(fitted[0].predict(builder.transform(r.mask[None]))[0])
