@@ -96,9 +96,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--budgets", type=float, nargs="+", default=[0.25, 0.5, 0.75])
     ap.add_argument(
         "--strategy",
-        default="top_k",
+        default="simulated",
         choices=STRATEGIES,
-        help="the headline's strategy (docs/ROUTING.md: why)",
+        help="the headline's strategy: what route runs by default",
     )
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     ap.add_argument("--random-repeats", type=int, default=4, help="random mixes per budget and seed")
