@@ -164,7 +164,10 @@ def _human_stats(direction: np.ndarray, strength: np.ndarray, names: list[str]) 
     }
     if graded:
         # The full scale (strength included): quadratic-weighted kappa and interval alpha as in paper 003.
-        out["kappa_quadratic_mean_pairwise"] = pairwise_kappa(strength, names, weights="quadratic").mean
+        # Over the whole -3..+3 scale, so the weights do not depend on which values happened to be used.
+        out["kappa_quadratic_mean_pairwise"] = pairwise_kappa(
+            strength, names, weights="quadratic", labels=range(-3, 4)
+        ).mean
         out["alpha_interval"] = krippendorff_alpha(strength, "interval")
         out["alpha_ordinal_scale"] = krippendorff_alpha(strength, "ordinal")
     return out
