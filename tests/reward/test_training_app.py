@@ -176,8 +176,8 @@ def test_ppm_loop_command(tagged_project, capsys):
     routing.PPMArtifact rows that ``manage.py route --ppm`` uses on the same project."""
     from routing.app.models import PPMArtifact, RoutingRun
     from routing.binning import PAPER_FEATURES
-    from routing.uncertainty import UNCERTAINTY_FEATURES
     from routing.training.models import PPMLoopRun, PPMTrainingRow
+    from routing.uncertainty import UNCERTAINTY_FEATURES
 
     project, _ = tagged_project
     call_command("ppm_loop", project.name, "--k", "12", "--sync")
