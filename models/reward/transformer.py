@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models.embeddings import minilm_dir
 from models.reward.losses import LOSSES, pairwise_loss, regression_loss
 
 
@@ -77,8 +78,6 @@ def resolve_backbone(name: str) -> str:
                 f"backbone {name!r} is not a local directory and the Hub is offline; give a path"
             )
         return name
-    from models.reward.embedding_cache import minilm_dir
-
     return str(minilm_dir())
 
 

@@ -3,6 +3,7 @@ table, fit/register PPMs, route a project and record the decisions, tag-gain rep
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -283,8 +284,6 @@ def register_ppm(
 
 
 def _json_safe(value: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(value, default=str, allow_nan=True).replace("NaN", "null"))
 
 
