@@ -208,3 +208,24 @@ def test_operators_judge_with_an_endpoint_by_name(judged_project, endpoint, admi
         call_command("judge", "proj", "--endpoint", "lab-judge", "--base-url", "http://127.0.0.1:9/v1")
     with pytest.raises(CommandError, match="no enabled LM endpoint named 'nope'"):
         call_command("judge", "proj", "--endpoint", "nope")
+
+
+def test_admins_manage_endpoints_in_django_admin(client, admin_user, endpoint):
+    client.force_login(admin_user)
+    listing = client.get("/admin/judging/lmendpoint/")
+    assert listing.status_code == 200 and "lab-judge" in listing.content.decode()
+    refused = client.post(
+        "/admin/judging/lmendpoint/add/",
+        {
+            "name": "leak",
+            "backend": "openai",
+            "base_url": "http://127.0.0.1:9/v1",
+            "model": "m",
+            "api_key_setting": "DATABASE_URL",
+            "max_concurrency": 8,
+            "timeout": 60,
+            "max_tokens": 16,
+        },
+    )
+    assert refused.status_code == 200 and "HYBRIDPREF_LM_KEY_" in refused.content.decode()
+    assert not LMEndpoint.objects.filter(name="leak").exists()
