@@ -117,7 +117,7 @@ class DemoSpec:
 
     n: int = 1000
     seed: int = 0
-    long_paragraphs: tuple[int, int] = (2, 3)  # a long response adds this many filler paragraphs (inclusive)
+    long_paragraphs: tuple[int, int] = (1, 2)  # a long response adds this many filler paragraphs (inclusive)
     filler_sentences: int = 3  # per paragraph
 
 
