@@ -5,8 +5,9 @@ Run: .venv/bin/python bench/tags.py [--data pairs.jsonl] [--mode recommended|pap
 
 The floor is what no implementation of these tags can avoid: one bare MiniLM forward pass over every
 distinct response (the three MiniLM tags share it) plus one bare spaCy NER pass over the same texts. The
-tags then run as the tags job runs them, streamed in chunks of ``--chunk`` pairs read from the file as they
-are needed, so the peak resident memory (printed) shows what a worker needs, whatever the file's size.
+tags run as the tags job runs them, streamed in chunks of ``--chunk`` pairs read from the file as they are
+needed, so the peak resident memory (printed) shows what a worker needs, whatever the file's size. Floor
+and tags alternate chunk by chunk, so that both meet the same load on a shared machine.
 Prints model load time, the floor's parts, seconds per tag step, value summaries, and last:
 ``tags: N pairs in T s = R x floor (MiniLM A s + spaCy B s); peak RSS M MB; P pairs/s``.
 """
@@ -88,37 +89,33 @@ def bare_spacy(nlp, texts: list[str]) -> None:
         pass
 
 
-def measure_floor(path: Path, chunk: int, scorer: MiniLMScorer, nlp) -> tuple[float, float]:
-    minilm_s = spacy_s = 0.0
+def measure(
+    path: Path, chunk: int, mode: Mode, device: str | None, scorer: MiniLMScorer, nlp
+) -> tuple[int, dict[str, float], dict[str, float], dict[str, list[float]]]:
+    """Per chunk, the floor passes and then the tags on the same pairs, so that both meet the same load
+    on a shared machine. Returns (pairs, floor seconds, tag step seconds incl. "total", value summaries)."""
+    n = 0
+    floor = {"minilm": 0.0, "spacy": 0.0}
+    timings: dict[str, float] = {"total": 0.0}
+    summary: dict[str, list[float]] = {name: [0.0, float("inf"), float("-inf")] for name in TAG_NAMES}
     for pairs in read_chunks(path, chunk):
         texts = responses(pairs)
         t0 = time.perf_counter()
         bare_minilm(scorer, texts)
         t1 = time.perf_counter()
         bare_spacy(nlp, texts)
-        minilm_s += t1 - t0
-        spacy_s += time.perf_counter() - t1
-    return minilm_s, spacy_s
-
-
-def measure_tags(
-    path: Path, chunk: int, mode: Mode, device: str | None, timings: dict[str, float]
-) -> tuple[int, float, dict[str, list[float]]]:
-    """Tag the file chunk by chunk; (pairs, seconds, per-tag (sum, min, max))."""
-    n, seconds = 0, 0.0
-    summary: dict[str, list[float]] = {name: [0.0, float("inf"), float("-inf")] for name in TAG_NAMES}
-    for pairs in read_chunks(path, chunk):
-        t0 = time.perf_counter()
+        t2 = time.perf_counter()
         values = compute_textual_tags(
             pairs, mode, TAG_NAMES, device=device, chunk_size=chunk, timings=timings
         )
-        seconds += time.perf_counter() - t0
+        timings["total"] += time.perf_counter() - t2
+        floor["minilm"] += t1 - t0
+        floor["spacy"] += t2 - t1
         n += len(pairs)
         for name in TAG_NAMES:
-            v = values[name]
-            s = summary[name]
+            v, s = values[name], summary[name]
             s[0], s[1], s[2] = s[0] + float(v.sum()), min(s[1], float(v.min())), max(s[2], float(v.max()))
-    return n, seconds, summary
+    return n, floor, timings, summary
 
 
 def peak_rss_mb() -> float:
@@ -133,7 +130,7 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--data", default=str(DATA))
     parser.add_argument(
-        "--chunk", type=int, default=128, help="pairs per chunk (compute_textual_tags' default)"
+        "--chunk", type=int, default=64, help="pairs per chunk (compute_textual_tags' default)"
     )
     args = parser.parse_args()
     if not 1 <= args.chunk <= 4096:
@@ -149,10 +146,9 @@ def main() -> None:
     warm = next(read_chunks(path, WARM_UP_PAIRS))
     compute_textual_tags(warm, mode, TAG_NAMES, device=args.device)  # first-call costs out of both timings
 
-    minilm_s, spacy_s = measure_floor(path, args.chunk, scorer, nlp)
-    floor = minilm_s + spacy_s
-    timings: dict[str, float] = {}
-    n, total, summary = measure_tags(path, args.chunk, mode, args.device, timings)
+    n, floor_parts, timings, summary = measure(path, args.chunk, mode, args.device, scorer, nlp)
+    minilm_s, spacy_s = floor_parts["minilm"], floor_parts["spacy"]
+    floor, total = minilm_s + spacy_s, timings.pop("total")
     print(
         f"{n} pairs from {path.name}, mode={mode.name}, chunks of {args.chunk}, {os.cpu_count()} CPUs visible"
     )

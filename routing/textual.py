@@ -272,9 +272,11 @@ def entity_tag(pairs: Sequence[TextPair], mode: Mode = RECOMMENDED) -> np.ndarra
 # --------------------------------------------------------------------------- MiniLM: BERTScore and cosine
 
 
-# Tokens per MiniLM forward batch: 16 texts of 256 tokens. Its activations (about 150 MB) bound the peak
-# memory; larger batches are no faster on CPU, where a batch of 4,096 tokens already fills the cores.
-TOKEN_BUDGET = 4096
+# Tokens per MiniLM forward batch: 8 texts of 256 tokens. Its activations (about 80 MB) bound the peak
+# memory; larger batches are no faster on CPU, where a batch of 2,048 tokens already fills the cores.
+TOKEN_BUDGET = 2048
+# Pairs per greedy-matching batch: their padded token embeddings and similarity matrices stay small.
+PAIR_BATCH = 16
 
 
 def length_batches(texts: Sequence[str], batch_size: int, max_tokens: int) -> Iterable[list[str]]:
@@ -345,8 +347,8 @@ class MiniLMScorer:
         todo.sort(
             key=lambda i: max(len(encoded[pairs[i].response_a][0]), len(encoded[pairs[i].response_b][0]))
         )
-        for start in range(0, len(todo), self.batch_size):
-            idx = todo[start : start + self.batch_size]
+        for start in range(0, len(todo), PAIR_BATCH):
+            idx = todo[start : start + PAIR_BATCH]
             ref, ref_mask, ref_idf = self._pad([encoded[pairs[i].response_a][0] for i in idx])
             hyp, hyp_mask, hyp_idf = self._pad([encoded[pairs[i].response_b][0] for i in idx])
             _, _, f1 = greedy_cos_idf(ref, ref_mask, ref_idf, hyp, hyp_mask, hyp_idf)
@@ -444,14 +446,14 @@ def compute_textual_tags(
     mode: Mode = RECOMMENDED,
     tags: Sequence[str] = TAG_NAMES,
     device: str | None = None,
-    chunk_size: int = 128,
+    chunk_size: int = 64,
     timings: dict[str, float] | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, np.ndarray]:
     """Raw values of ``tags`` for every pair (float64 arrays, aligned with ``pairs``).
 
     Works in chunks of ``chunk_size`` pairs so memory stays bounded on large projects (a chunk's token
-    embeddings are at most 2 x 128 x 256 x 384 floats, 100 MB, whatever the number of pairs); ``timings`` (if
+    embeddings are at most 2 x 64 x 256 x 384 floats, 50 MB, whatever the number of pairs); ``timings`` (if
     given) accumulates seconds per step ("minilm_encode" is shared by the three MiniLM tags).
     """
     unknown = [t for t in tags if t not in TEXTUAL_TAGS]
