@@ -33,9 +33,9 @@ from annotation.datasets.services import (
     iter_label_groups,
     usable_labels,
 )
+from annotation.gold import gold_answers
 from annotation.models import HumanLabel, Instance, LMLabel, Project
 from annotation.routes import routing_source
-from annotation.workflow.models import GoldAnswer
 
 _SIGN = {"A": -1, "B": 1, "tie": 0}
 
@@ -213,19 +213,13 @@ def _judge_stats(
 
 def _per_annotator(project: Project, records: list[AnnotatorRecord]) -> dict[str, Any]:
     """Per-annotator statistics; a gold label is scored against the known answer of its gold item
-    (``workflow.GoldAnswer``, canonical order)."""
+    (``annotation.gold``, canonical order)."""
     gold_labels = set(
         HumanLabel.objects.filter(instance__project=project, is_gold=True).values_list(
             "instance_id", "annotator_ref"
         )
     )
-    gold: dict[int, Any] = {}
-    if gold_labels:
-        gold = dict(
-            GoldAnswer.objects.filter(
-                instance_id__in={i for i, _ in gold_labels}, preference__isnull=False
-            ).values_list("instance_id", "preference")
-        )
+    gold = gold_answers({instance_id for instance_id, _ in gold_labels}) if gold_labels else {}
     for record in records:
         if (record.unit, record.annotator) in gold_labels and gold.get(record.unit) is not None:
             record.gold = int(gold[record.unit])
