@@ -11,6 +11,8 @@ runs=${HYBRIDPREF_TEST_DATABASES:-postgres sqlite}
 echo "== ruff"
 .venv/bin/ruff check .
 .venv/bin/ruff format --check . >/dev/null || { .venv/bin/ruff format --check .; exit 1; }
+echo "== import layers (docs/ARCHITECTURE.md)"
+.venv/bin/lint-imports --no-cache
 
 status=0
 for run in $runs; do

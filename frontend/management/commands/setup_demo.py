@@ -16,7 +16,6 @@ from __future__ import annotations
 import secrets
 from pathlib import Path
 
-from django.apps import apps
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
@@ -26,8 +25,12 @@ from annotation.core.schemes import HELPSTEER2, MULTIPREF, default_scheme_config
 from annotation.demo.generator import JUDGE, DemoSpec, write_jsonl
 from annotation.importing.writer import import_file
 from annotation.models import Project, ProjectMembership, Role, UserProfile
+from annotation.workflow.demo import load_demo_qualification
+from annotation.workflow.queue import add_to_queue
+from routing.training.launch import start_ppm_loop
+from routing.training.models import PPMLoopRun, Status
 
-SAMPLE = Path(__file__).resolve().parents[2] / "demo" / "sample_instances.jsonl"
+SAMPLE = Path(__file__).resolve().parents[3] / "annotation" / "demo" / "sample_instances.jsonl"
 DEMO_USERS = [
     ("demo-admin", Role.ADMIN, None),
     ("demo-researcher", Role.RESEARCHER, "researcher"),
@@ -110,19 +113,11 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Demo project {name!r}: {report.records} generated instances ({report.created} new)."
         )
-        if apps.is_installed("annotation.workflow"):
-            from annotation.workflow.demo import load_demo_qualification
-
-            load_demo_qualification(project)
+        load_demo_qualification(project)
         return project
 
     def _queue_ppm_loop(self, project: Project) -> None:
         """Queue tags + the PPM loop for the worker, unless a loop is pending (queued) or has succeeded."""
-        if not apps.is_installed("routing.training"):
-            return
-        from routing.training.launch import start_ppm_loop
-        from routing.training.models import PPMLoopRun, Status
-
         latest = PPMLoopRun.objects.filter(project=project).order_by("-id").first()
         if latest is not None and latest.status in (Status.PENDING, Status.SUCCEEDED):
             self.stdout.write(
@@ -137,10 +132,5 @@ class Command(BaseCommand):
 
     def _send_to_people(self, project: Project) -> None:
         """Qualification items, and every sample instance queued for people (no routing run in the demo)."""
-        if not apps.is_installed("annotation.workflow"):
-            return
-        from annotation.workflow.demo import load_demo_qualification
-        from annotation.workflow.queue import add_to_queue
-
         load_demo_qualification(project)
         add_to_queue(project, list(project.instances.all()))
