@@ -193,3 +193,31 @@ def test_cancel_a_queued_ppm_loop(client, routable, researcher, annotator):
     again = client.post(url, follow=True)
     assert "nothing to cancel" in str(list(again.context["messages"])[-1])
     assert PPMLoopRun.objects.filter(project=routable).count() == 1
+
+
+def test_results_page_starts_a_reward_model_run(
+    client, routable, researcher, django_capture_on_commit_callbacks
+):
+    from annotation.datasets.services import build_dataset_version
+    from routing.training.models import RewardModelRun
+
+    build_dataset_version(routable, "all-lm", mode="all_lm", judge="demo-judge")
+    client.force_login(researcher)
+    page = client.get(_url(routable, "results/")).content.decode()
+    assert 'id="train-form"' in page and '<option value="all-lm">' in page
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        shown = client.post(
+            _url(routable, "results/train/"), {"version": "all-lm", "kind": "proxy", "loss": "bt"}
+        )
+    assert shown.status_code == 302 and len(callbacks) == 1  # the task is sent once the run is committed
+    run = RewardModelRun.objects.get(project=routable)
+    assert (run.kind, run.loss, run.dataset_version.name, run.created_by) == (
+        "proxy",
+        "bt",
+        "all-lm",
+        researcher,
+    )
+    assert f'data-run="{run.pk}"' in client.get(_url(routable, "results/")).content.decode()
+    bad = client.post(_url(routable, "results/train/"), {"version": "nope", "kind": "proxy"}, follow=True)
+    assert "choose one of the project's dataset versions" in str(list(bad.context["messages"])[-1])
+    assert RewardModelRun.objects.filter(project=routable).count() == 1
