@@ -69,9 +69,17 @@ def tag_group_fill_masks(T: np.ndarray, budgets: np.ndarray, rng: np.random.Gene
     K = len(budgets)
     order = np.argsort(rng.random((K, F)), axis=1)  # order[k, r] = tag walked r-th by candidate k
     first = np.full((K, N), F, dtype=np.float32)  # untagged instances come after every tag
-    for r in range(F - 1, -1, -1):  # walking backwards, the earliest tag an instance carries wins
-        has = T[:, order[:, r]].T  # K x N
-        first[has] = r
+    covered = np.zeros(K, dtype=np.int64)
+    need = np.broadcast_to(np.asarray(budgets, dtype=np.int64), (K,))
+    for r in range(F):  # walk until each row has b instances: later tags cannot change its top b
+        rows = np.flatnonzero(covered < need)
+        if rows.size == 0:
+            break
+        sub = first[rows]
+        new = T[:, order[rows, r]].T & (sub == F)  # carriers of the r-th tag not reached before
+        sub[new] = r
+        first[rows] = sub
+        covered[rows] += new.sum(axis=1)
     priority = -(first + rng.random((K, N), dtype=np.float32))
     return top_b(priority, budgets)
 

@@ -167,29 +167,48 @@ def prompt_tag_answers(
     return [latest.get(i) for i in instance_ids]
 
 
-def newest_versions(instance_ids: Sequence[int]) -> dict[str, list[str]]:
-    """Each judge's prompt versions, newest last (a version is as new as its first stored label)."""
+def _label_rows(instance_ids: Sequence[int], project: Project | None, **filters: Any):
+    """LM labels of these instances; by project when given (a 100,000-id IN clause is slow to build)."""
+    rows = LMLabel.objects.filter(**filters)
+    return (
+        rows.filter(instance__project=project)
+        if project is not None
+        else rows.filter(instance_id__in=list(instance_ids))
+    )
+
+
+def _newest_first_labels(rows) -> dict[str, dict[int, int]]:
+    """judge -> instance -> label of the judge's newest prompt version there (a version is as new as its
+    first stored label; an older version's label only where the newest has none)."""
     first: dict[tuple[str, str], int] = {}
-    rows = LMLabel.objects.filter(instance_id__in=list(instance_ids)).order_by("id")
-    for pk, judge, version in rows.values_list("id", "judge", "prompt_version"):
+    labels: dict[tuple[str, str], dict[int, int]] = {}
+    for pk, judge, version, iid, pref in rows.order_by("id").values_list(
+        "id", "judge", "prompt_version", "instance_id", "preference"
+    ):
         first.setdefault((judge, version), pk)
-    out: dict[str, list[str]] = {}
-    for (judge, version), _ in sorted(first.items(), key=lambda item: item[1]):
-        out.setdefault(judge, []).append(version)
+        labels.setdefault((judge, version), {})[iid] = pref
+    out: dict[str, dict[int, int]] = {}
+    for key in sorted(first, key=first.get):  # oldest first: newer versions overwrite
+        out.setdefault(key[0], {}).update(labels[key])
     return out
 
 
-def newest_lm_labels(instance_ids: Sequence[int], judge: str) -> dict[int, int]:
+def newest_versions(instance_ids: Sequence[int], project: Project | None = None) -> dict[str, str]:
+    """Each judge's newest prompt version among these instances' labels."""
+    first: dict[tuple[str, str], int] = {}
+    for pk, judge, version in (
+        _label_rows(instance_ids, project).order_by("id").values_list("id", "judge", "prompt_version")
+    ):
+        first.setdefault((judge, version), pk)
+    return {judge: version for (judge, version), _ in sorted(first.items(), key=lambda item: item[1])}
+
+
+def newest_lm_labels(
+    instance_ids: Sequence[int], judge: str, project: Project | None = None
+) -> dict[int, int]:
     """The judge's label of each instance under its newest prompt version; an older version's label only
     where the newest has none."""
-    labels: dict[str, dict[int, int]] = {}
-    rows = LMLabel.objects.filter(instance_id__in=list(instance_ids), judge=judge).order_by("id")
-    for iid, version, pref in rows.values_list("instance_id", "prompt_version", "preference"):
-        labels.setdefault(version, {})[iid] = pref
-    out: dict[int, int] = {}
-    for version in newest_versions(instance_ids).get(judge, []):  # oldest first: newer ones overwrite
-        out.update(labels.get(version, {}))
-    return out
+    return _newest_first_labels(_label_rows(instance_ids, project, judge=judge)).get(judge, {})
 
 
 def default_lm_judge(project: Project) -> str | None:
@@ -200,43 +219,47 @@ def default_lm_judge(project: Project) -> str | None:
     return min(counts, key=lambda j: (-counts[j], j)) if counts else None
 
 
-def lm_readings(instance_ids: Sequence[int]) -> list[dict[str, JudgeReading]]:
+def lm_readings(instance_ids: Sequence[int], project: Project | None = None) -> list[dict[str, JudgeReading]]:
     """What every LM judge said about each instance, from stored LM labels and per-order judgments only
     (never a human label): the newest prompt version's label, the verdicts of both orders and the
-    log-probability margin (mean over the orders that returned probabilities)."""
+    log-probability margin (mean over the orders that returned probabilities). ``project``: the instances
+    are all of this project's (read by project, not by a list of ids)."""
     ids = list(instance_ids)
-    versions = {judge: vs[-1] for judge, vs in newest_versions(ids).items()}
-    judges = set(versions) | set(
-        LMJudgment.objects.filter(instance_id__in=ids).values_list("judge", flat=True).distinct()
+    label = _newest_first_labels(_label_rows(ids, project))
+    versions = newest_versions(ids, project)
+    judgments = (
+        LMJudgment.objects.filter(instance__project=project)
+        if project
+        else LMJudgment.objects.filter(instance_id__in=ids)
     )
-    out: list[dict[str, JudgeReading]] = []
-    label = {judge: newest_lm_labels(ids, judge) for judge in versions}
     orders: dict[tuple[str, int], dict[str, tuple[int | None, float | None]]] = {}
-    rows = LMJudgment.objects.filter(instance_id__in=ids, judge__in=judges).order_by("id")
-    for judge, version, iid, order, verdict, probs, conf in rows.values_list(
+    for judge, version, iid, order, verdict, probs, conf in judgments.order_by("id").values_list(
         "judge", "prompt_version", "instance_id", "order", "verdict", "logprobs", "confidence"
     ):
         if versions.get(judge, version) == version:
             orders.setdefault((judge, iid), {})[order] = (verdict, margin_of(probs, conf))
-    for iid in ids:
-        readings = {}
-        for judge in sorted(judges):
-            seen = orders.get((judge, iid), {})
-            ab, ba = seen.get("AB", (None, None)), seen.get("BA", (None, None))
-            pref = label.get(judge, {}).get(iid)
-            if pref is None and "AB" in seen and "BA" in seen:
-                pref = reconcile(ab[0], ba[0]).preference
-            margins = [m for _, m in (ab, ba) if m is not None]
-            if pref is None and not seen:
-                continue
-            readings[judge] = JudgeReading(
-                judge,
-                pref,
-                (ab[0], ba[0]) if "AB" in seen and "BA" in seen else None,
-                sum(margins) / len(margins) if margins else None,
-            )
-        out.append(readings)
-    return out
+    judges = sorted(set(label) | {judge for judge, _ in orders})
+    return [_readings_of(iid, judges, label, orders) for iid in ids]
+
+
+def _readings_of(iid: int, judges: list[str], label: dict, orders: dict) -> dict[str, JudgeReading]:
+    readings = {}
+    for judge in judges:
+        seen = orders.get((judge, iid), {})
+        ab, ba = seen.get("AB", (None, None)), seen.get("BA", (None, None))
+        pref = label.get(judge, {}).get(iid)
+        if pref is None and "AB" in seen and "BA" in seen:
+            pref = reconcile(ab[0], ba[0]).preference
+        if pref is None and not seen:
+            continue
+        margins = [m for _, m in (ab, ba) if m is not None]
+        readings[judge] = JudgeReading(
+            judge,
+            pref,
+            (ab[0], ba[0]) if "AB" in seen and "BA" in seen else None,
+            sum(margins) / len(margins) if margins else None,
+        )
+    return readings
 
 
 def project_tag_table(
@@ -259,7 +282,7 @@ def project_tag_table(
     lm_judge = lm_judge or default_lm_judge(project)
     if lm_judge is None:
         return table
-    return table.with_uncertainty(uncertainty_table(lm_readings(ids), lm_judge))
+    return table.with_uncertainty(uncertainty_table(lm_readings(ids, project), lm_judge))
 
 
 def register_ppm(

@@ -103,7 +103,7 @@ def project_instances(project: Project, lm_judge: str) -> list[rdata.Instance]:
         raise TrainingError(f"project {project.name!r} has no instances")
     ids = [r.id for r in rows]
     human = human_aggregates(project, ids)
-    lm = newest_lm_labels(ids, lm_judge)
+    lm = newest_lm_labels(ids, lm_judge, project)
     if not lm:
         raise TrainingError(f"lm_judge: project {project.name!r} has no label from judge {lm_judge!r}")
     return [
