@@ -2,11 +2,16 @@
 # README command 2: install everything, then run the whole suite twice — on PostgreSQL with the Redis
 # broker, and on the embedded default (SQLite + filesystem broker). Extra arguments go to pytest.
 # HYBRIDPREF_TEST_DATABASES=sqlite (or postgres) runs one of the two.
+# Tests marked browser or slow drive chromium or real models: what they check does not depend on the database,
+# so they run in the SQLite pass only (HYBRIDPREF_PG_MARKERS="" runs them on PostgreSQL too). Everything that
+# touches the database in a database-specific way (concurrency, locks, EXPLAIN, the worker-kill test) runs on
+# PostgreSQL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONDONTWRITEBYTECODE=1
 runs=${HYBRIDPREF_TEST_DATABASES:-postgres sqlite}
+pg_markers=${HYBRIDPREF_PG_MARKERS-not browser and not slow}
 
 echo "== ruff"
 .venv/bin/ruff check .
@@ -24,7 +29,7 @@ for run in $runs; do
       DATABASE_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/hybridpref} \
       CELERY_BROKER_URL=${TEST_BROKER_URL:-redis://127.0.0.1:6379/14} \
       REDIS_URL=${TEST_REDIS_URL:-redis://127.0.0.1:6379/15} \
-        .venv/bin/python -m pytest -p no:cacheprovider "$@" || status=$?
+        .venv/bin/python -m pytest -p no:cacheprovider ${pg_markers:+-m "$pg_markers"} "$@" || status=$?
       ;;
     sqlite)
       echo "== pytest on the embedded default (SQLite, filesystem broker)"
