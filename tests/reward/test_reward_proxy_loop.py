@@ -162,7 +162,9 @@ def test_pool_from_instances_uses_the_pool_rule(tmp_path, monkeypatch):
 
     monkeypatch.setattr(
         "routing.training.tags.compute_textual_tags",
-        lambda pairs, mode, tags, device=None, progress=None: {t: np.linspace(0, 1, len(pairs)) for t in tags},
+        lambda pairs, mode, tags, device=None, progress=None: {
+            t: np.linspace(0, 1, len(pairs)) for t in tags
+        },
     )
     inst = _instances()
     table = instance_tag_table(inst, tmp_path, "d", categories=False)
