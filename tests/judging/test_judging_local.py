@@ -1,6 +1,6 @@
 """The local backend with the real SmolLM2-135M-Instruct, end to end on a handful of PandaLM pairs.
 
-A 135M model is a plumbing check (../shared/models.md): these tests check the mechanics (both orders, stored
+A 135M model is a plumbing check (the Models paragraph of the README): these tests check the mechanics (both orders, stored
 raw outputs, decoding settings, timings, the converted-weights cache), never accuracy.
 """
 
