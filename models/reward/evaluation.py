@@ -1,6 +1,6 @@
 """RewardBench-style scoring and held-out evaluation against a human aggregate.
 
-RewardBench v1 rules (shared/models.md): a triple counts when reward(chosen) > reward(rejected), strictly
+RewardBench v1 rules: a triple counts when reward(chosen) > reward(rejected), strictly
 (a tie of rewards is wrong); a category's score is its subsets' accuracies weighted by example count (or
 by given weights, e.g. math up-weighted); overall = the mean of the category scores. Every subset score is
 kept so another objective can be chosen later without retraining.
