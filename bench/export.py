@@ -67,9 +67,6 @@ def setup_django(data_dir: Path) -> None:
     os.environ["HYBRIDPREF_ENV"] = "dev"
     os.environ["HYBRIDPREF_DATA_DIR"] = str(data_dir)
     os.environ.pop("DATABASE_URL", None)
-    extra = [a for a in os.environ.get("HYBRIDPREF_EXTRA_APPS", "").split(",") if a]
-    if "annotation.datasets" not in extra:
-        os.environ["HYBRIDPREF_EXTRA_APPS"] = ",".join([*extra, "annotation.datasets"])
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "platform.settings")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import django

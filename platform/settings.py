@@ -77,7 +77,6 @@ INSTALLED_APPS = [
     "routing.training",
     "frontend",
 ]
-INSTALLED_APPS += [app for app in env.list("HYBRIDPREF_EXTRA_APPS", default=[]) if app not in INSTALLED_APPS]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
