@@ -46,9 +46,8 @@ import platform_compat  # noqa: E402,F401
 from models.reward.data import load_instances, load_triples  # noqa: E402
 from models.reward.embedding_cache import EmbeddingCache  # noqa: E402
 from models.reward.features import BenchFeatures, PairFeatures  # noqa: E402
-from routing.pool import either_source_pool  # noqa: E402
-from routing.training import diagnostics  # noqa: E402
-from routing.training.experiment import (  # noqa: E402
+from routing import diagnostics  # noqa: E402
+from routing.experiment import (  # noqa: E402
     STRATEGIES,
     ExperimentConfig,
     choose_proxy_settings,
@@ -60,8 +59,9 @@ from routing.training.experiment import (  # noqa: E402
     run_experiment,
     summarise,
 )
-from routing.training.loop import pool_from_instances  # noqa: E402
-from routing.training.tags import file_digest, instance_tag_table  # noqa: E402
+from routing.pool import either_source_pool  # noqa: E402
+from routing.ppm_loop import pool_from_instances  # noqa: E402
+from routing.tag_cache import file_digest, instance_tag_table  # noqa: E402
 
 say = functools.partial(print, flush=True)
 

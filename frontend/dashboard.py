@@ -33,7 +33,7 @@ from annotation.models import HumanLabel, Job, LabelSource, LMLabel, Project
 from annotation.workflow.assignment import instance_progress, quotas
 from annotation.workflow.views import strict_csp
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
-from routing.training.models import PPMLoopRun
+from routing.training_runs.models import PPMLoopRun
 
 # The tiers every project has (``assignment.quotas`` reads these two); a project may name more.
 BASE_TIERS = ("normal", "expert")

@@ -29,9 +29,9 @@ from annotation.models import Job, ProjectMembership
 from annotation.workflow.assignment import instance_progress, quotas
 from annotation.workflow.views import strict_csp
 from frontend.dashboard import _managed_project, _texts
-from routing.training import launch
-from routing.training.models import RewardModelRun, RoutingExperiment
-from routing.training.services import TrainingError
+from routing.training_runs import launch
+from routing.training_runs.models import RewardModelRun, RoutingExperiment
+from routing.training_runs.services import TrainingError
 
 SCHEMES = {MULTIPREF: "MultiPref (5-point preference per aspect, reasons)",
            HELPSTEER2: "HelpSteer2 (0-4 ratings, 7-option preference)"}  # fmt: skip

@@ -1,7 +1,7 @@
 """The researcher's routing loop in the browser: tags, the PPM loop, the budget curve, routing runs.
 
 One page per project (``/projects/<name>/routing/``) walks through the steps in order; each step starts the
-same job or service the command line uses (the tags job and task, ``routing.training.launch
+same job or service the command line uses (the tags job and task, ``routing.training_runs.launch
 .start_ppm_loop``, ``routing.app.services.route_project``), and jobs report progress that the page polls
 from ``/api/jobs/<id>/`` (``static/frontend/jobs.js``). A routing run has its own page: the instances sent to
 people with their gain and the tags that drove them, and the per-tag gain chart. Only the project's
@@ -30,11 +30,11 @@ from frontend.dashboard import _managed_project
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
 from routing.app.services import RoutingError, route_project
 from routing.app.tasks import TAGS_JOB, compute_tags_task
+from routing.ppm_loop import PAPER_TABLE2
 from routing.strategies import STRATEGIES
-from routing.training import launch
-from routing.training.loop import PAPER_TABLE2
-from routing.training.models import PPMLoopRun, RoutingExperiment, Status
-from routing.training.services import request_cancel
+from routing.training_runs import launch
+from routing.training_runs.models import PPMLoopRun, RoutingExperiment, Status
+from routing.training_runs.services import request_cancel
 
 K_RANGE = (8, 2000)
 DEFAULT_K = 200

@@ -74,7 +74,7 @@ INSTALLED_APPS = [
     "annotation.judging",
     "annotation.datasets",
     "routing.app",
-    "routing.training",
+    "routing.training_runs",
     "frontend",
 ]
 
@@ -244,7 +244,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "JobStatusEnum": "annotation.models.jobs.Job.Status",
         "AssignmentStatusEnum": "annotation.workflow.models.Assignment.Status",
-        "TrainingStatusEnum": "routing.training.models.Status",
+        "TrainingStatusEnum": "routing.training_runs.models.Status",
     },
 }
 

@@ -13,7 +13,7 @@ OPTIONAL_API_URLS = [
     ("annotation.judging", "annotation.judging.urls"),
     ("annotation.datasets", "annotation.datasets.urls"),
     ("routing.app", "routing.app.urls"),
-    ("routing.training", "routing.training.urls"),
+    ("routing.training_runs", "routing.training_runs.urls"),
 ]
 
 api_patterns = [

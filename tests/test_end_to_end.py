@@ -19,7 +19,7 @@ from annotation.datasets.exporting import export_version
 from annotation.datasets.services import build_dataset_version
 from annotation.models import HumanLabel, LabelSource, Project
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
-from routing.training.models import PPMLoopRun
+from routing.training_runs.models import PPMLoopRun
 from tests.workflow.conftest import MP_ANSWER, qualified_annotator
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]

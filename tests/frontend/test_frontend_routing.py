@@ -120,7 +120,7 @@ def test_route_button_run_page_and_gain_report_agree(client, routable, researche
 def test_tags_and_loop_buttons_start_jobs(client, routable, researcher, django_capture_on_commit_callbacks):
     from annotation.models import Job
     from routing.app.tasks import TAGS_JOB
-    from routing.training.models import PPMLoopRun
+    from routing.training_runs.models import PPMLoopRun
 
     client.force_login(researcher)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
@@ -175,8 +175,8 @@ def test_new_project_setup_members_and_results(client, researcher, annotator):
 
 
 def test_cancel_a_queued_ppm_loop(client, routable, researcher, annotator):
-    from routing.training.models import PPMLoopRun
-    from routing.training.services import create_ppm_loop
+    from routing.training_runs.models import PPMLoopRun
+    from routing.training_runs.services import create_ppm_loop
 
     loop = create_ppm_loop(routable, "demo-judge", k=20, user=researcher)  # queued, never sent
     url = _url(routable, f"routing/loop/{loop.pk}/cancel/")
@@ -199,7 +199,7 @@ def test_results_page_starts_a_reward_model_run(
     client, routable, researcher, django_capture_on_commit_callbacks
 ):
     from annotation.datasets.services import build_dataset_version
-    from routing.training.models import RewardModelRun
+    from routing.training_runs.models import RewardModelRun
 
     build_dataset_version(routable, "all-lm", mode="all_lm", judge="demo-judge")
     client.force_login(researcher)

@@ -10,7 +10,7 @@ import pytest
 
 from annotation.importing.writer import import_file
 from routing.app.services import compute_project_tags
-from routing.training import launch
+from routing.training_runs import launch
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 N_INSTANCES = 120

@@ -1,4 +1,4 @@
-"""routing.training.diagnostics on small synthetic data (no model loaded: fast)."""
+"""routing.diagnostics on small synthetic data (no model loaded: fast)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,13 @@ import pytest
 
 from models.reward.features import PairFeatures
 from models.reward.proxy import ProxySettings
+from routing import diagnostics as dg
 from routing.binning import TagTable
 from routing.descriptive import DESCRIPTIVE_FEATURES
+from routing.experiment import ExperimentConfig, run_experiment, summarise
 from routing.features import FeatureBuilder
+from routing.ppm_loop import Pool
 from routing.textual import LENGTH_TAGS, SIMILARITY_TAGS
-from routing.training import diagnostics as dg
-from routing.training.experiment import ExperimentConfig, run_experiment, summarise
-from routing.training.loop import Pool
 
 
 def _pool(n: int = 120, d: int = 6, seed: int = 0) -> Pool:

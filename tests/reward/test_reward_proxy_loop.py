@@ -10,11 +10,11 @@ from models.reward.features import PairFeatures
 from models.reward.proxy import ProxyRewardModel, ProxySettings, fit_heads
 from routing.binning import PAPER_FEATURES, TagTable
 from routing.descriptive import DESCRIPTIVE_FEATURES
+from routing.experiment import ExperimentConfig, format_table, run_experiment, summarise
 from routing.features import HUMAN_SHARE, FeatureBuilder
+from routing.ppm_loop import HeldoutTarget, Pool, pool_from_instances, run_loop
+from routing.tag_cache import category_columns, instance_tag_table
 from routing.textual import LENGTH_TAGS, SIMILARITY_TAGS, TAG_NAMES
-from routing.training.experiment import ExperimentConfig, format_table, run_experiment, summarise
-from routing.training.loop import HeldoutTarget, Pool, pool_from_instances, run_loop
-from routing.training.tags import category_columns, instance_tag_table
 
 
 def synthetic_table(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> TagTable:
@@ -139,7 +139,7 @@ def test_tag_table_of_a_file_is_cached_by_content_and_version(tmp_path, monkeypa
         calls.append(len(pairs))
         return {t: np.linspace(0, 1, len(pairs)) * (j + 1) for j, t in enumerate(tags)}
 
-    monkeypatch.setattr("routing.training.tags.compute_textual_tags", fake)
+    monkeypatch.setattr("routing.tag_cache.compute_textual_tags", fake)
     inst = _instances()
     table = instance_tag_table(inst, tmp_path, "digest-1", min_category=5)
     again = instance_tag_table(inst, tmp_path, "digest-1", min_category=5)
@@ -161,7 +161,7 @@ def test_pool_from_instances_uses_the_pool_rule(tmp_path, monkeypatch):
             return np.stack([[len(t), t.count("a"), t.count("b"), 1.0] for t in texts]).astype(np.float32)
 
     monkeypatch.setattr(
-        "routing.training.tags.compute_textual_tags",
+        "routing.tag_cache.compute_textual_tags",
         lambda pairs, mode, tags, device=None, progress=None: {
             t: np.linspace(0, 1, len(pairs)) for t in tags
         },

@@ -1,4 +1,4 @@
-"""routing.training: reward-model runs through the job record, queue choice, cancel / crash / resume, the
+"""routing.training_runs: reward-model runs through the job record, queue choice, cancel / crash / resume, the
 PPM loop command, on a slice of real PandaLM imported into a project."""
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def tagged_project(pandalm_project, cheap_tags):
 
 def test_queue_follows_gpu_setting(pandalm_project, settings, django_capture_on_commit_callbacks):
     """The task is sent only once the run's rows commit (Job.enqueue), on the queue the run names."""
-    from routing.training import launch, services
+    from routing.training_runs import launch, services
 
     project, version = pandalm_project
     settings.HYBRIDPREF_GPU_WORKER = True
@@ -98,8 +98,8 @@ def test_celery_task_runs_the_job_after_commit(pandalm_project, django_capture_o
     """The real dispatch: Job.enqueue's commit callback sends the Celery task (run eagerly here), which
     executes the job through Job.execute and the run's own lifecycle."""
     from platform.celery_app import app
-    from routing.training import launch
-    from routing.training.models import Status
+    from routing.training_runs import launch
+    from routing.training_runs.models import Status
 
     project, version = pandalm_project
     before = app.conf.task_always_eager
@@ -116,8 +116,8 @@ def test_celery_task_runs_the_job_after_commit(pandalm_project, django_capture_o
 
 def test_cancel_pending_and_crash_then_resume(pandalm_project):
     """(Tasks are queued on commit, which never comes inside a test's transaction: nothing is sent.)"""
-    from routing.training import launch, services
-    from routing.training.models import RewardModelRun, Status
+    from routing.training_runs import launch, services
+    from routing.training_runs.models import RewardModelRun, Status
 
     project, version = pandalm_project
     run = launch.start_reward_model_run(project, version, kind="proxy")
@@ -148,8 +148,8 @@ def test_cancel_pending_and_crash_then_resume(pandalm_project):
 @pytest.mark.slow
 def test_transformer_reward_model_end_to_end(pandalm_project, shared_data):
     """MiniLM + scalar head, BT loss, a few CPU steps, scored on held-out pairs and rm-eval via the record."""
-    from routing.training.launch import start_reward_model_run
-    from routing.training.models import Status
+    from routing.training_runs.launch import start_reward_model_run
+    from routing.training_runs.models import Status
 
     project, version = pandalm_project
     hyper = {
@@ -176,7 +176,7 @@ def test_ppm_loop_command(tagged_project, capsys):
     routing.PPMArtifact rows that ``manage.py route --ppm`` uses on the same project."""
     from routing.app.models import PPMArtifact, RoutingRun
     from routing.binning import PAPER_FEATURES
-    from routing.training.models import PPMLoopRun, PPMTrainingRow
+    from routing.training_runs.models import PPMLoopRun, PPMTrainingRow
     from routing.uncertainty import UNCERTAINTY_FEATURES
 
     project, _ = tagged_project
@@ -202,7 +202,7 @@ def test_ppm_loop_command(tagged_project, capsys):
     # a rerun of the same loop replaces its artifacts by name instead of adding more
     from types import SimpleNamespace
 
-    from routing.training import services
+    from routing.training_runs import services
 
     again = SimpleNamespace(ppms={"heldout": ppm}, masks=np.zeros((1, 5), bool))
     services._register_loop_ppms(run, again, services._tag_table(run))
@@ -210,7 +210,7 @@ def test_ppm_loop_command(tagged_project, capsys):
 
 
 def test_ppm_loop_without_tags_says_to_compute_them(pandalm_project):
-    from routing.training.models import PPMLoopRun
+    from routing.training_runs.models import PPMLoopRun
 
     project, _ = pandalm_project
     with pytest.raises(CommandError, match=f"manage.py compute_tags {project.name}"):
@@ -221,7 +221,7 @@ def test_ppm_loop_without_tags_says_to_compute_them(pandalm_project):
 
 def test_ppm_loop_can_compute_missing_tags(pandalm_project, cheap_tags):
     from routing.app.models import TagValue
-    from routing.training.models import PPMLoopRun
+    from routing.training_runs.models import PPMLoopRun
 
     project, _ = pandalm_project
     call_command("ppm_loop", project.name, "--k", "8", "--compute-tags", "--sync")
@@ -264,8 +264,8 @@ def test_api_start_list_cancel(pandalm_project, researcher, api_client):
 
 def test_running_loop_stops_when_cancel_requested(tagged_project):
     from routing.app.models import PPMArtifact
-    from routing.training import launch, services
-    from routing.training.models import PPMLoopRun, PPMTrainingRow
+    from routing.training_runs import launch, services
+    from routing.training_runs.models import PPMLoopRun, PPMTrainingRow
 
     project, _ = tagged_project
     run = launch.start_ppm_loop(project, "gpt-3.5-turbo", k=80)
@@ -280,7 +280,7 @@ def test_running_loop_stops_when_cancel_requested(tagged_project):
 def test_routing_experiment_command(pandalm_project, cheap_tags, capsys):
     from pathlib import Path
 
-    from routing.training.models import RoutingExperiment
+    from routing.training_runs.models import RoutingExperiment
 
     project, _ = pandalm_project
     call_command(

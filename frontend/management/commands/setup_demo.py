@@ -27,8 +27,8 @@ from annotation.importing.writer import import_file
 from annotation.models import Project, ProjectMembership, Role, UserProfile
 from annotation.workflow.demo import load_demo_qualification
 from annotation.workflow.queue import add_to_queue
-from routing.training.launch import start_ppm_loop
-from routing.training.models import PPMLoopRun, Status
+from routing.training_runs.launch import start_ppm_loop
+from routing.training_runs.models import PPMLoopRun, Status
 
 SAMPLE = Path(__file__).resolve().parents[3] / "annotation" / "demo" / "sample_instances.jsonl"
 DEMO_USERS = [

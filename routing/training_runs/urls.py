@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from routing.training.api import PPMLoopRunViewSet, RewardModelRunViewSet, RoutingExperimentViewSet
+from routing.training_runs.api import PPMLoopRunViewSet, RewardModelRunViewSet, RoutingExperimentViewSet
 
 router = DefaultRouter()
 router.register("training/reward-models", RewardModelRunViewSet, basename="reward-model-run")

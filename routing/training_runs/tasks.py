@@ -6,7 +6,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from annotation.models import Job
-from routing.training import services
+from routing.training_runs import services
 
 
 def _execute(job_id: int) -> dict:

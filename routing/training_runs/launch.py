@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from routing.training import services, tasks
-from routing.training.models import PPMLoopRun, RewardModelRun, RoutingExperiment
+from routing.training_runs import services, tasks
+from routing.training_runs.models import PPMLoopRun, RewardModelRun, RoutingExperiment
 
 TASKS = {
     RewardModelRun: tasks.train_reward_model_task,

@@ -1,6 +1,6 @@
 """Why routing does or does not beat random at the same budget: measurements, not prose. No Django import.
 
-The routing experiment (``routing.training.experiment``) compares a routed mix with one random mix per budget.
+The routing experiment (``routing.experiment``) compares a routed mix with one random mix per budget.
 When the two cannot be told apart, three things can be at fault, and this module measures each:
 
 (a) signal vs noise inside one budget. With ``ExperimentConfig.probe_k`` > 0 the experiment trains, per seed,

@@ -10,9 +10,9 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.progress import progress_bar
-from routing.training.launch import start_ppm_loop
-from routing.training.management.commands._common import get_project
-from routing.training.services import TrainingError
+from routing.training_runs.launch import start_ppm_loop
+from routing.training_runs.management.commands._common import get_project
+from routing.training_runs.services import TrainingError
 
 
 class Command(BaseCommand):

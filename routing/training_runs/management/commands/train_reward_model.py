@@ -7,10 +7,10 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.datasets.models import DatasetVersion
-from routing.training.launch import resume, start_reward_model_run
-from routing.training.management.commands._common import get_project
-from routing.training.models import RewardModelRun
-from routing.training.services import TrainingError
+from routing.training_runs.launch import resume, start_reward_model_run
+from routing.training_runs.management.commands._common import get_project
+from routing.training_runs.models import RewardModelRun
+from routing.training_runs.services import TrainingError
 
 
 class Command(BaseCommand):

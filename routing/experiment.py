@@ -12,7 +12,7 @@ each label mix and score it on T against the human aggregate and on the test hal
 Every score pairs with the others of the same seed (same R, same T), so differences are paired.
 
 With ``probe_k`` > 0 the experiment also measures why routed and random mixes do or do not differ
-(``routing.training.diagnostics``): per budget, ``probe_k`` extra same-budget candidates (rows with method
+(``routing.diagnostics``): per budget, ``probe_k`` extra same-budget candidates (rows with method
 ``"probe"``, trained by the same proxy in a separate call so the mixes' numbers are unchanged, drawn from a
 separate random stream), every head scored on ``noise_folds`` disjoint folds of the test pairs
 (``fold_scores``), the PPM's prediction for every mask (``predicted``), the routed masks' geometry against
@@ -31,11 +31,11 @@ import numpy as np
 from models.reward.evaluation import BenchLayout, heldout_accuracy
 from models.reward.features import BenchFeatures, PairFeatures
 from models.reward.proxy import ProxySettings, fit_heads
+from routing import diagnostics
 from routing.features import FeatureBuilder
 from routing.ppm import PPM
+from routing.ppm_loop import BenchTarget, HeldoutTarget, Pool, run_loop
 from routing.strategies import DEFAULT_K, route
-from routing.training import diagnostics
-from routing.training.loop import BenchTarget, HeldoutTarget, Pool, run_loop
 
 Progress = Callable[[int, int, str], None] | None
 STRATEGIES = ("simulated", "top_k", "greedy")  # routing.strategies with a budget
@@ -55,7 +55,7 @@ class ExperimentConfig:
     random_repeats: int = 1  # random mixes per budget and seed; their mean is the random reference
     paper_router: bool = False  # also route with a PPM that sees only the paper's tags (same candidates)
     oracle: bool = False  # diagnosis: a mix that sends human-vs-LM disagreements to people first
-    probe_k: int = 0  # same-budget candidates per budget for routing.training.diagnostics; 0 = off
+    probe_k: int = 0  # same-budget candidates per budget for routing.diagnostics; 0 = off
     noise_folds: int = 5  # disjoint test folds that measure score noise (with probe_k)
 
 
@@ -375,7 +375,7 @@ def summarise(rows: list[dict]) -> list[dict]:
     its standard error over seeds."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
-        if r["method"] == diagnostics.PROBE:  # diagnostics rows: routing.training.diagnostics.diagnose
+        if r["method"] == diagnostics.PROBE:  # diagnostics rows: routing.diagnostics.diagnose
             continue
         groups.setdefault((r["objective"], r["method"], r["strategy"], r["budget"]), []).append(r)
     random_of = random_reference(rows)

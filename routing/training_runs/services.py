@@ -1,12 +1,12 @@
 """Run, cancel, recover reward-model runs, PPM loops and routing experiments (``launch`` starts them).
 
-The heavy lifting is in the pure cores (``models.reward``, ``routing.training.loop`` / ``experiment``);
+The heavy lifting is in the pure cores (``models.reward``, ``routing.ppm_loop`` / ``experiment``);
 this module turns a project in the database into their inputs and their outputs back into records.
 
 One lifecycle: every run is executed by its ``annotation.Job`` (``Job.execute``, which keeps the job's
 status), through :func:`execute_run`, which keeps the run record's own status (it can also be crashed,
-resumed, cancelled mid-way). Nothing here sends a Celery task: ``routing.training.launch`` does, with
-``Job.enqueue`` (after the transaction commits), and ``routing.training.tasks`` calls back into this module.
+resumed, cancelled mid-way). Nothing here sends a Celery task: ``routing.training_runs.launch`` does, with
+``Job.enqueue`` (after the transaction commits), and ``routing.training_runs.tasks`` calls back into this module.
 """
 
 from __future__ import annotations
@@ -47,9 +47,9 @@ from routing.app.services import (
     register_ppm,
 )
 from routing.config import RECOMMENDED
-from routing.training.experiment import ExperimentConfig, format_table, plot, run_experiment, summarise
-from routing.training.loop import BenchTarget, HeldoutTarget, pool_from_instances, run_loop
-from routing.training.models import (
+from routing.experiment import ExperimentConfig, format_table, plot, run_experiment, summarise
+from routing.ppm_loop import BenchTarget, HeldoutTarget, pool_from_instances, run_loop
+from routing.training_runs.models import (
     FINAL,
     PPMLoopRun,
     PPMTrainingRow,

@@ -11,8 +11,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from annotation.permissions import ManagesSomeProject, can_manage_project, managed_projects
-from routing.training import launch, services
-from routing.training.models import PPMLoopRun, RewardModelRun, RoutingExperiment
+from routing.training_runs import launch, services
+from routing.training_runs.models import PPMLoopRun, RewardModelRun, RoutingExperiment
 
 
 class RewardModelRunSerializer(serializers.ModelSerializer):

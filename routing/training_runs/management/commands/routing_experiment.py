@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from routing.training.experiment import STRATEGIES
-from routing.training.launch import start_routing_experiment
-from routing.training.management.commands._common import get_project
-from routing.training.services import TrainingError
+from routing.experiment import STRATEGIES
+from routing.training_runs.launch import start_routing_experiment
+from routing.training_runs.management.commands._common import get_project
+from routing.training_runs.services import TrainingError
 
 
 class Command(BaseCommand):
