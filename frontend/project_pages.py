@@ -31,7 +31,7 @@ from annotation.workflow.views import strict_csp
 from frontend.dashboard import _managed_project, _texts
 from routing.training_runs import launch
 from routing.training_runs.models import RewardModelRun, RoutingExperiment
-from routing.training_runs.services import TrainingError
+from routing.training_runs.records import TrainingError
 
 SCHEMES = {MULTIPREF: "MultiPref (5-point preference per aspect, reasons)",
            HELPSTEER2: "HelpSteer2 (0-4 ratings, 7-option preference)"}  # fmt: skip

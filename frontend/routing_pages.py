@@ -30,11 +30,11 @@ from frontend.dashboard import _managed_project
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
 from routing.app.services import RoutingError, route_project
 from routing.app.tasks import TAGS_JOB, compute_tags_task
-from routing.ppm_loop import PAPER_TABLE2
+from routing.ppm import PAPER_TABLE2
 from routing.strategies import STRATEGIES
 from routing.training_runs import launch
 from routing.training_runs.models import PPMLoopRun, RoutingExperiment, Status
-from routing.training_runs.services import request_cancel
+from routing.training_runs.records import request_cancel
 
 K_RANGE = (8, 2000)
 DEFAULT_K = 200

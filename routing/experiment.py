@@ -34,7 +34,7 @@ from models.reward.proxy import ProxySettings, fit_heads
 from routing import diagnostics
 from routing.features import FeatureBuilder
 from routing.ppm import PPM
-from routing.ppm_loop import BenchTarget, HeldoutTarget, Pool, run_loop
+from routing.ppm_loop import BenchTarget, HeldoutTarget, RoutingPool, run_loop
 from routing.strategies import DEFAULT_K, route
 
 Progress = Callable[[int, int, str], None] | None
@@ -124,7 +124,9 @@ def split_bench(bench: BenchFeatures, seed: int) -> tuple[BenchFeatures, BenchFe
     return _bench_part(bench, dev), _bench_part(bench, ~dev)
 
 
-def _fold_scorer(folds: int, rng: np.random.Generator, test_pool: Pool | None, bench: BenchFeatures | None):
+def _fold_scorer(
+    folds: int, rng: np.random.Generator, test_pool: RoutingPool | None, bench: BenchFeatures | None
+):
     """W (H, d) -> (H, folds) scores of each head on disjoint folds of the test pairs (or triples)."""
     if test_pool is not None:
         fold = diagnostics.balanced_folds(len(test_pool.human), folds, rng)
@@ -151,7 +153,7 @@ Mix = tuple[str, str, float | None, np.ndarray | None, float | None]  # method, 
 
 
 def run_experiment(
-    pool: Pool, bench: BenchFeatures | None, config: ExperimentConfig, progress: Progress = None
+    pool: RoutingPool, bench: BenchFeatures | None, config: ExperimentConfig, progress: Progress = None
 ) -> list[dict]:
     """Rows: {seed, objective, method, strategy, budget, score, human_share, predicted}."""
     unknown = sorted(set(config.strategies) - set(STRATEGIES))
@@ -165,7 +167,9 @@ def run_experiment(
     return rows
 
 
-def _one_seed(pool: Pool, bench: BenchFeatures | None, config: ExperimentConfig, seed: int) -> list[dict]:
+def _one_seed(
+    pool: RoutingPool, bench: BenchFeatures | None, config: ExperimentConfig, seed: int
+) -> list[dict]:
     """Split the pool into R and T, run the PPM loop inside R, train every mix on R, score it on T."""
     n = len(pool.human)
     rng = np.random.default_rng(10_000 + seed)
@@ -228,7 +232,7 @@ def _paper_ppm(loop, paper: FeatureBuilder, target: str, config: ExperimentConfi
 
 
 def _mixes(
-    inner: Pool,
+    inner: RoutingPool,
     ppm: PPM,
     paper: FeatureBuilder | None,
     paper_ppm: PPM | None,
@@ -260,7 +264,7 @@ def _mixes(
     return mixes
 
 
-def _mix_labels(inner: Pool, mixes: list[Mix], rng: np.random.Generator) -> np.ndarray:
+def _mix_labels(inner: RoutingPool, mixes: list[Mix], rng: np.random.Generator) -> np.ndarray:
     return np.stack(
         [
             inner.labels(m)[0] if m is not None else rng.choice([-1, 1], size=len(inner.human))
@@ -269,7 +273,9 @@ def _mix_labels(inner: Pool, mixes: list[Mix], rng: np.random.Generator) -> np.n
     )
 
 
-def _score_heads(W: np.ndarray, test_pool: Pool | None, bench_test: BenchFeatures | None) -> np.ndarray:
+def _score_heads(
+    W: np.ndarray, test_pool: RoutingPool | None, bench_test: BenchFeatures | None
+) -> np.ndarray:
     if test_pool is not None:
         mask = np.ones((len(W), len(test_pool.human)), bool)
         return heldout_accuracy(W @ test_pool.features.diffs.T, test_pool.human, mask)
@@ -278,7 +284,7 @@ def _score_heads(W: np.ndarray, test_pool: Pool | None, bench_test: BenchFeature
 
 
 def _probe(
-    inner: Pool,
+    inner: RoutingPool,
     ppm,
     loop,
     objective: str,
@@ -286,7 +292,7 @@ def _probe(
     W,
     seed: int,
     config: ExperimentConfig,
-    test_pool: Pool | None,
+    test_pool: RoutingPool | None,
     bench_test: BenchFeatures | None,
 ) -> list[dict]:
     """The diagnostics of one (seed, objective): extra fields for each mix's row (in order), then the probe

@@ -30,14 +30,13 @@ from routing.candidates import generate_candidates
 from routing.config import RECOMMENDED
 from routing.features import FeatureBuilder
 from routing.pool import either_source_pool
-from routing.ppm import PPM, regression_metrics
+from routing.ppm import PAPER_TABLE2, PPM, regression_metrics
 
-PAPER_TABLE2 = {"quadratic": (0.673, 0.201), "linear": (0.515, 0.239), "lightgbm": (0.377, 0.481)}
 Progress = Callable[[int, int, str], None] | None
 
 
 @dataclass
-class Pool:
+class RoutingPool:
     """The instance pool P (ties under either source already dropped), its labels, its routing-core feature
     builder (tag matrix T and the mode's feature vectors) and its proxy features."""
 
@@ -49,9 +48,11 @@ class Pool:
     def __post_init__(self) -> None:
         n = len(self.human)
         if len(self.lm) != n or self.builder.n != n or self.features.phi_a.shape[0] != n:
-            raise ValueError("Pool: human, lm, tags and features must have one row per instance")
+            raise ValueError("RoutingPool: human, lm, tags and features must have one row per instance")
         if len(either_source_pool(self.human, self.lm)) != n:
-            raise ValueError("Pool: ties must be dropped before the loop (routing.pool.either_source_pool)")
+            raise ValueError(
+                "RoutingPool: ties must be dropped before the loop (routing.pool.either_source_pool)"
+            )
 
     @property
     def tags(self) -> np.ndarray:
@@ -65,8 +66,8 @@ class Pool:
         """(K, n) labels of K candidates: the human label where routed, the LM label elsewhere."""
         return np.where(np.atleast_2d(masks), self.human[None, :], self.lm[None, :])
 
-    def subset(self, rows: np.ndarray) -> Pool:
-        return Pool(
+    def subset(self, rows: np.ndarray) -> RoutingPool:
+        return RoutingPool(
             self.human[rows],
             self.lm[rows],
             FeatureBuilder(self.builder.table.subset(rows), self.builder.mode),
@@ -92,7 +93,7 @@ class HeldoutTarget:
             out[:, s, train] = labels[:, train]
         return out.reshape(k * len(self.splits), n)
 
-    def score(self, W: np.ndarray, pool: Pool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def score(self, W: np.ndarray, pool: RoutingPool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         S = len(self.splits)
         test = np.zeros((S, len(pool.human)), bool)
         for s, (_, te) in enumerate(self.splits):
@@ -112,7 +113,7 @@ class BenchTarget:
     def head_labels(self, labels: np.ndarray) -> np.ndarray:
         return labels.astype(float)
 
-    def score(self, W: np.ndarray, pool: Pool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    def score(self, W: np.ndarray, pool: RoutingPool) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         scores = self.bench.score(W)
         detail = {f"category:{k}": v for k, v in scores["categories"].items()}
         detail.update({f"subset:{k}": v for k, v in scores["subsets"].items()})
@@ -123,7 +124,7 @@ Target = HeldoutTarget | BenchTarget
 
 
 def measure(
-    pool: Pool,
+    pool: RoutingPool,
     masks: np.ndarray,
     targets: Sequence[Target],
     settings: ProxySettings,
@@ -202,7 +203,7 @@ class LoopResult:
 
 
 def run_loop(
-    pool: Pool,
+    pool: RoutingPool,
     targets: Sequence[Target],
     k: int = 200,
     seed: int = 0,
@@ -260,7 +261,7 @@ def pool_from_instances(
     cache,
     table: TagTable,
     settings: ProxySettings | None = None,
-) -> tuple[Pool, list]:
+) -> tuple[RoutingPool, list]:
     """The recommended-mode pool (``routing.pool.either_source_pool``) of ``instances``, their proxy
     features (embeddings cached) and the routing core's tags; ``table`` has one row per instance, in order."""
     settings = settings or ProxySettings()
@@ -275,4 +276,4 @@ def pool_from_instances(
     human = np.array([i.human for i in kept])
     lm = np.array([i.lm[lm_judge] for i in kept])
     builder = FeatureBuilder(table.subset(rows), RECOMMENDED)
-    return Pool(human, lm, builder, features), kept
+    return RoutingPool(human, lm, builder, features), kept

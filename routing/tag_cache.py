@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.reward.data import Instance
+from models.reward.data import LabelledPair
 from routing.binning import TagTable
 from routing.config import RECOMMENDED, Mode
 from routing.descriptive import DESCRIPTIVE_FEATURES
@@ -47,7 +47,7 @@ def _versions(mode: Mode) -> dict[str, str]:
 
 
 def cached_textual_values(
-    instances: Sequence[Instance],
+    instances: Sequence[LabelledPair],
     cache_dir: str | Path,
     source_digest: str,
     mode: Mode = RECOMMENDED,
@@ -72,7 +72,7 @@ def cached_textual_values(
     return values, versions, False
 
 
-def category_columns(instances: Sequence[Instance], min_count: int = 15) -> tuple[np.ndarray, list[str]]:
+def category_columns(instances: Sequence[LabelledPair], min_count: int = 15) -> tuple[np.ndarray, list[str]]:
     """One boolean column per category with at least ``min_count`` instances (extra tags: data, not code)."""
     counts = Counter(i.category for i in instances if i.category)
     names = sorted(c for c, n in counts.items() if n >= min_count)
@@ -82,7 +82,7 @@ def category_columns(instances: Sequence[Instance], min_count: int = 15) -> tupl
 
 
 def instance_tag_table(
-    instances: Sequence[Instance],
+    instances: Sequence[LabelledPair],
     cache_dir: str | Path,
     source_digest: str,
     mode: Mode = RECOMMENDED,
@@ -113,7 +113,7 @@ def instance_tag_table(
     )
 
 
-def file_uncertainty(instances: Sequence[Instance], primary_judge: str) -> UncertaintyTable:
+def file_uncertainty(instances: Sequence[LabelledPair], primary_judge: str) -> UncertaintyTable:
     """Uncertainty tags from the instances' LM labels (never their human labels)."""
     if not any(primary_judge in i.lm for i in instances):
         raise ValueError(f"primary judge {primary_judge!r}: no instance has a label from it")

@@ -29,7 +29,7 @@ def as_text(value: object) -> str:
 
 
 @dataclass(frozen=True)
-class Instance:
+class LabelledPair:
     """One comparison with its aggregated human label and its LM labels (both canonical preferences)."""
 
     id: str
@@ -84,7 +84,7 @@ def _label(value: object, where: str) -> int | None:
         raise ValueError(f"{where}: {exc}") from exc
 
 
-def load_instances(path: str | Path, method: str = MAJORITY) -> list[Instance]:
+def load_instances(path: str | Path, method: str = MAJORITY) -> list[LabelledPair]:
     """Read an instance file; the human label aggregates the human votes by ``method`` (majority: a
     plurality of A / B / tie, a tie in the vote is a tie)."""
     instances = []
@@ -106,7 +106,7 @@ def load_instances(path: str | Path, method: str = MAJORITY) -> list[Instance]:
         except ValueError as exc:
             raise ValueError(f"{where}: human_labels: {exc}") from exc
         instances.append(
-            Instance(
+            LabelledPair(
                 id=str(row.get("id", number)),
                 prompt=as_text(row["prompt"]),
                 response_a=as_text(row["response_a"]),

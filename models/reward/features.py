@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.reward.data import Instance, Triple
+from models.reward.data import LabelledPair, Triple
 from models.reward.embedding_cache import EmbeddingCache, join_prompt_response
 from models.reward.evaluation import BenchLayout, bench_scores, correct_flags
 from models.reward.proxy import ProxySettings, feature_scale, response_features
@@ -40,7 +40,7 @@ class PairFeatures:
     @classmethod
     def build(
         cls,
-        instances: Sequence[Instance],
+        instances: Sequence[LabelledPair],
         cache: EmbeddingCache,
         settings: ProxySettings,
         progress: Progress = None,

@@ -14,8 +14,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-PAIRWISE_LOSSES = ("bt", "margin_bt", "scaled_bt")
-LOSSES = (*PAIRWISE_LOSSES, "regression")
+from models.reward.loss_names import PAIRWISE_LOSSES
 
 
 def _reduce(per_pair: torch.Tensor, weights: torch.Tensor | None) -> torch.Tensor:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from models.reward.losses import PAIRWISE_LOSSES
+from models.reward.loss_names import PAIRWISE_LOSSES
 
 
 @dataclass(frozen=True)

@@ -22,11 +22,9 @@ import numpy as np
 import torch
 
 from models.embeddings import minilm_dir
-from models.reward.losses import LOSSES, pairwise_loss, regression_loss
-
-
-class TrainingCancelled(RuntimeError):
-    """Raised between steps when the caller asks to stop."""
+from models.reward.cancellation import TrainingCancelled
+from models.reward.loss_names import LOSSES
+from models.reward.losses import pairwise_loss, regression_loss
 
 
 @dataclass

@@ -11,7 +11,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from annotation.permissions import ManagesSomeProject, can_manage_project, managed_projects
-from routing.training_runs import launch, services
+from routing.training_runs import launch, records
 from routing.training_runs.models import PPMLoopRun, RewardModelRun, RoutingExperiment
 
 
@@ -71,16 +71,15 @@ class RewardModelRunViewSet(
                 backbone=d.get("backbone", ""),
                 hyperparameters=d.get("hyperparameters"),
                 user=request.user,
-                sync=bool(request.query_params.get("sync")) and request.user.is_superuser,
             )
-        except services.TrainingError as exc:
+        except records.TrainingError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(self.get_serializer(run).data, status=status.HTTP_201_CREATED)
 
     @action(detail=True, methods=["post"])
     def cancel(self, request, pk=None):
         run = self.get_object()
-        services.request_cancel(run)
+        records.request_cancel(run)
         run.refresh_from_db()
         return Response(self.get_serializer(run).data)
 
@@ -89,7 +88,7 @@ class RewardModelRunViewSet(
         run = self.get_object()
         try:
             launch.resume(run)
-        except services.TrainingError as exc:
+        except records.TrainingError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         run.refresh_from_db()
         return Response(self.get_serializer(run).data)

@@ -176,7 +176,7 @@ def test_new_project_setup_members_and_results(client, researcher, annotator):
 
 def test_cancel_a_queued_ppm_loop(client, routable, researcher, annotator):
     from routing.training_runs.models import PPMLoopRun
-    from routing.training_runs.services import create_ppm_loop
+    from routing.training_runs.records import create_ppm_loop
 
     loop = create_ppm_loop(routable, "demo-judge", k=20, user=researcher)  # queued, never sent
     url = _url(routable, f"routing/loop/{loop.pk}/cancel/")

@@ -11,6 +11,7 @@ import pytest
 from annotation.importing.writer import import_file
 from routing.app.services import compute_project_tags
 from routing.training_runs import launch
+from routing.training_runs.execution import execute_job
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db]
 N_INSTANCES = 120
@@ -23,13 +24,13 @@ def test_curve_with_measured_points_on_pandalm(client, project, researcher, pand
         subset.write_text("".join(islice(source, N_INSTANCES)))
     import_file(project, subset)
     compute_project_tags(project)
-    loop = launch.start_ppm_loop(project, JUDGE, k=16, sync=True)
+    loop = launch.start_ppm_loop(project, JUDGE, k=16, execute_here=execute_job)
     assert loop.status == "succeeded", loop.error
     experiment = launch.start_routing_experiment(
         project,
         JUDGE,
         params={"budgets": [0.25, 0.5], "strategies": ["top_k"], "seeds": [0, 1], "k": 16, "inner_splits": 2},
-        sync=True,
+        execute_here=execute_job,
     )
     assert experiment.status == "succeeded", experiment.error
 

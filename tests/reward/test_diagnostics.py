@@ -14,11 +14,11 @@ from routing.binning import TagTable
 from routing.descriptive import DESCRIPTIVE_FEATURES
 from routing.experiment import ExperimentConfig, run_experiment, summarise
 from routing.features import FeatureBuilder
-from routing.ppm_loop import Pool
+from routing.ppm_loop import RoutingPool
 from routing.textual import LENGTH_TAGS, SIMILARITY_TAGS
 
 
-def _pool(n: int = 120, d: int = 6, seed: int = 0) -> Pool:
+def _pool(n: int = 120, d: int = 6, seed: int = 0) -> RoutingPool:
     rng = np.random.default_rng(seed)
     w = rng.normal(size=d)
     a, b = rng.normal(size=(n, d)), rng.normal(size=(n, d))
@@ -30,7 +30,9 @@ def _pool(n: int = 120, d: int = 6, seed: int = 0) -> Pool:
         [np.zeros((n, len(DESCRIPTIVE_FEATURES)), bool), (rng.uniform(size=n) < 0.3)[:, None]], axis=1
     )
     table = TagTable(list(range(n)), textual, desc, (*DESCRIPTIVE_FEATURES, "category:x"))
-    return Pool(human, lm, FeatureBuilder(table), PairFeatures(a.astype(np.float32), b.astype(np.float32)))
+    return RoutingPool(
+        human, lm, FeatureBuilder(table), PairFeatures(a.astype(np.float32), b.astype(np.float32))
+    )
 
 
 def test_variance_components_recover_true_and_noise_sd():

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.reward.data import Instance
+from models.reward.data import LabelledPair
 from models.reward.features import PairFeatures
 from models.reward.proxy import ProxyRewardModel, ProxySettings, fit_heads
 from routing.binning import PAPER_FEATURES, TagTable
 from routing.descriptive import DESCRIPTIVE_FEATURES
 from routing.experiment import ExperimentConfig, format_table, run_experiment, summarise
 from routing.features import HUMAN_SHARE, FeatureBuilder
-from routing.ppm_loop import HeldoutTarget, Pool, pool_from_instances, run_loop
+from routing.ppm_loop import HeldoutTarget, RoutingPool, pool_from_instances, run_loop
 from routing.tag_cache import category_columns, instance_tag_table
 from routing.textual import LENGTH_TAGS, SIMILARITY_TAGS, TAG_NAMES
 
@@ -29,7 +29,7 @@ def synthetic_table(a: np.ndarray, b: np.ndarray, rng: np.random.Generator) -> T
     return TagTable(list(range(n)), textual, desc, (*DESCRIPTIVE_FEATURES, "category:x"))
 
 
-def synthetic_pool(n: int = 160, d: int = 8, seed: int = 0) -> Pool:
+def synthetic_pool(n: int = 160, d: int = 8, seed: int = 0) -> RoutingPool:
     """Human labels follow a hidden reward; the LM is right 65% of the time."""
     rng = np.random.default_rng(seed)
     w = rng.normal(size=d)
@@ -37,7 +37,7 @@ def synthetic_pool(n: int = 160, d: int = 8, seed: int = 0) -> Pool:
     human = np.where((b - a) @ w > 0, 1, -1)
     lm = np.where(rng.uniform(size=n) < 0.65, human, -human)
     builder = FeatureBuilder(synthetic_table(a, b, rng))
-    return Pool(human, lm, builder, PairFeatures(a.astype(np.float32), b.astype(np.float32)))
+    return RoutingPool(human, lm, builder, PairFeatures(a.astype(np.float32), b.astype(np.float32)))
 
 
 def test_vectorised_heads_equal_single_heads():
@@ -98,7 +98,7 @@ def test_pool_requires_ties_dropped():
     human = pool.human.copy()
     human[3] = 0
     with pytest.raises(ValueError, match="ties must be dropped"):
-        Pool(human, pool.lm, pool.builder, pool.features)
+        RoutingPool(human, pool.lm, pool.builder, pool.features)
 
 
 def test_experiment_has_control_and_paired_differences():
@@ -123,9 +123,9 @@ def test_experiment_rejects_unknown_strategy():
         run_experiment(synthetic_pool(), None, ExperimentConfig(strategies=("topk",)))
 
 
-def _instances(n: int = 30) -> list[Instance]:
+def _instances(n: int = 30) -> list[LabelledPair]:
     return [
-        Instance(str(i), "p " * (i + 1), "a " * (i + 1), "b " * (2 * i + 1), [-1, 1, 0][i % 3],
+        LabelledPair(str(i), "p " * (i + 1), "a " * (i + 1), "b " * (2 * i + 1), [-1, 1, 0][i % 3],
                  {"judge": [1, -1, 1, 0, -1][i % 5]}, "c" if i % 2 else "d")
         for i in range(n)
     ]  # fmt: skip

@@ -76,7 +76,7 @@ def tagged_project(pandalm_project, cheap_tags):
 
 def test_queue_follows_gpu_setting(pandalm_project, settings, django_capture_on_commit_callbacks):
     """The task is sent only once the run's rows commit (Job.enqueue), on the queue the run names."""
-    from routing.training_runs import launch, services
+    from routing.training_runs import launch, records
 
     project, version = pandalm_project
     settings.HYBRIDPREF_GPU_WORKER = True
@@ -88,19 +88,22 @@ def test_queue_follows_gpu_setting(pandalm_project, settings, django_capture_on_
     with django_capture_on_commit_callbacks(execute=False) as sends:
         run = launch.start_reward_model_run(project, version)
     assert run.queue == "default" and run.hyperparameters["device"] == "cpu" and len(sends) == 1
-    with pytest.raises(services.TrainingError, match="loss"):
+    with pytest.raises(records.TrainingError, match="loss"):
         launch.start_reward_model_run(project, version, loss="hinge")
-    with pytest.raises(services.TrainingError, match="unknown keys"):
+    with pytest.raises(records.TrainingError, match="unknown keys"):
         launch.start_reward_model_run(project, version, hyperparameters={"lrr": 1})
 
 
 def test_celery_task_runs_the_job_after_commit(pandalm_project, django_capture_on_commit_callbacks):
-    """The real dispatch: Job.enqueue's commit callback sends the Celery task (run eagerly here), which
-    executes the job through Job.execute and the run's own lifecycle."""
+    """The real dispatch: Job.enqueue's commit callback sends the Celery task by its registered name (run
+    eagerly here), which executes the job through Job.execute and the run's own lifecycle. The tasks are
+    registered as a worker registers them when it starts (Celery's autodiscovery of every app's tasks)."""
     from platform.celery_app import app
     from routing.training_runs import launch
     from routing.training_runs.models import Status
 
+    app.loader.import_default_modules()
+    assert set(launch.TASK_NAMES.values()) <= set(app.tasks)
     project, version = pandalm_project
     before = app.conf.task_always_eager
     app.conf.task_always_eager = True
@@ -116,12 +119,13 @@ def test_celery_task_runs_the_job_after_commit(pandalm_project, django_capture_o
 
 def test_cancel_pending_and_crash_then_resume(pandalm_project):
     """(Tasks are queued on commit, which never comes inside a test's transaction: nothing is sent.)"""
-    from routing.training_runs import launch, services
+    from routing.training_runs import launch, records
+    from routing.training_runs.execution import execute_job
     from routing.training_runs.models import RewardModelRun, Status
 
     project, version = pandalm_project
     run = launch.start_reward_model_run(project, version, kind="proxy")
-    services.request_cancel(run)
+    records.request_cancel(run)
     run.refresh_from_db()
     assert run.status == Status.CANCELLED and run.job.status == "cancelled"
     # a run whose worker died: "running" with an old heartbeat
@@ -132,22 +136,23 @@ def test_cancel_pending_and_crash_then_resume(pandalm_project):
     RewardModelRun.objects.filter(pk=crashed.pk).update(
         status=Status.RUNNING, attempts=1, heartbeat_at=timezone.now() - timedelta(hours=2)
     )
-    assert services.mark_crashed() == 1
+    assert records.mark_crashed() == 1
     crashed.refresh_from_db()
     assert crashed.status == Status.CRASHED
-    launch.resume(crashed, sync=True)
+    launch.resume(crashed, execute_here=execute_job)
     crashed.refresh_from_db()
     assert crashed.status == Status.SUCCEEDED, crashed.error
     assert crashed.job != first_job and crashed.job.status == "succeeded"  # one job per attempt
     assert crashed.attempts == 2 and crashed.artifact_path.endswith("attempt-2")
     assert 0.5 < crashed.metrics["heldout"]["accuracy"] <= 1.0
-    with pytest.raises(services.TrainingError, match="nothing to resume"):
+    with pytest.raises(records.TrainingError, match="nothing to resume"):
         launch.resume(crashed)
 
 
 @pytest.mark.slow
 def test_transformer_reward_model_end_to_end(pandalm_project, shared_data):
     """MiniLM + scalar head, BT loss, a few CPU steps, scored on held-out pairs and rm-eval via the record."""
+    from routing.training_runs.execution import execute_job
     from routing.training_runs.launch import start_reward_model_run
     from routing.training_runs.models import Status
 
@@ -160,7 +165,7 @@ def test_transformer_reward_model_end_to_end(pandalm_project, shared_data):
         "eval_file": str(shared_data / "rm-eval" / "rm-eval.jsonl"),
         "eval_limit_per_subset": 2,
     }
-    run = start_reward_model_run(project, version, loss="bt", hyperparameters=hyper, sync=True)
+    run = start_reward_model_run(project, version, loss="bt", hyperparameters=hyper, execute_here=execute_job)
     assert run.status == Status.SUCCEEDED, run.error
     assert run.job.status == "succeeded" and run.job.result["run"] == run.pk
     assert run.metrics["training"]["steps"] == 8 and len(run.metrics["training"]["loss_curve"]) == 8
@@ -202,10 +207,10 @@ def test_ppm_loop_command(tagged_project, capsys):
     # a rerun of the same loop replaces its artifacts by name instead of adding more
     from types import SimpleNamespace
 
-    from routing.training_runs import services
+    from routing.training_runs import execution
 
     again = SimpleNamespace(ppms={"heldout": ppm}, masks=np.zeros((1, 5), bool))
-    services._register_loop_ppms(run, again, services._tag_table(run))
+    execution.register_loop_ppms(run, again, execution.project_tag_table_for(run))
     assert PPMArtifact.objects.filter(name=name).count() == 1
 
 
@@ -264,13 +269,13 @@ def test_api_start_list_cancel(pandalm_project, researcher, api_client):
 
 def test_running_loop_stops_when_cancel_requested(tagged_project):
     from routing.app.models import PPMArtifact
-    from routing.training_runs import launch, services
+    from routing.training_runs import execution, launch
     from routing.training_runs.models import PPMLoopRun, PPMTrainingRow
 
     project, _ = tagged_project
     run = launch.start_ppm_loop(project, "gpt-3.5-turbo", k=80)
     PPMLoopRun.objects.filter(pk=run.pk).update(cancel_requested=True)  # asked while it runs
-    services.execute_job(run.job)
+    execution.execute_job(run.job)
     run.refresh_from_db()
     assert run.status == "cancelled" and "stopped after 40 of 80" in run.error
     assert run.job.status == "cancelled" and not PPMTrainingRow.objects.filter(loop=run).exists()

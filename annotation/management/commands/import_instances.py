@@ -16,10 +16,6 @@ from annotation.progress import progress_bar
 
 class Command(BaseCommand):
     help = "Import instances (JSONL, JSON array, CSV or Parquet) into a project, creating it if needed."
-    # An import needs the models, not the URLs: Django's system checks would import the whole URL
-    # configuration and everything the API views import (the reward-model code and torch among them),
-    # seconds and hundreds of MB before the first record. The server and ``migrate`` run the checks.
-    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("project", help="Project name (created if it does not exist).")

@@ -10,9 +10,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.progress import progress_bar
+from routing.training_runs.execution import execute_job
 from routing.training_runs.launch import start_ppm_loop
 from routing.training_runs.management.commands._common import get_project
-from routing.training_runs.services import TrainingError
+from routing.training_runs.records import TrainingError
 
 
 class Command(BaseCommand):
@@ -44,7 +45,7 @@ class Command(BaseCommand):
                 seed=o["seed"],
                 eval_file=o["eval_file"],
                 compute_tags=o["compute_tags"],
-                sync=o["sync"],
+                execute_here=execute_job if o["sync"] else None,
             )
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc

@@ -5,9 +5,10 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from routing.experiment import STRATEGIES
+from routing.training_runs.execution import execute_job
 from routing.training_runs.launch import start_routing_experiment
 from routing.training_runs.management.commands._common import get_project
-from routing.training_runs.services import TrainingError
+from routing.training_runs.records import TrainingError
 
 
 class Command(BaseCommand):
@@ -36,7 +37,9 @@ class Command(BaseCommand):
         if o["compute_tags"]:
             params["compute_tags"] = True
         try:
-            run = start_routing_experiment(project, o["lm_judge"], params=params, sync=o["sync"])
+            run = start_routing_experiment(
+                project, o["lm_judge"], params=params, execute_here=execute_job if o["sync"] else None
+            )
         except TrainingError as exc:
             raise CommandError(str(exc)) from exc
         self.stdout.write(f"routing experiment #{run.pk}: {run.status}")

@@ -7,10 +7,11 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.datasets.models import DatasetVersion
+from routing.training_runs.execution import execute_job
 from routing.training_runs.launch import resume, start_reward_model_run
 from routing.training_runs.management.commands._common import get_project
 from routing.training_runs.models import RewardModelRun
-from routing.training_runs.services import TrainingError
+from routing.training_runs.records import TrainingError
 
 
 class Command(BaseCommand):
@@ -36,10 +37,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **o):
         project = get_project(o["project"])
+        execute_here = execute_job if o["sync"] else None
         try:
             if o["resume"]:
                 run = RewardModelRun.objects.get(pk=o["resume"], project=project)
-                resume(run, sync=o["sync"])
+                resume(run, execute_here)
             else:
                 version = DatasetVersion.objects.filter(project=project, name=o["dataset_version"]).first()
                 if version is None:
@@ -66,7 +68,7 @@ class Command(BaseCommand):
                     kind=o["kind"],
                     backbone=o["backbone"],
                     hyperparameters=hyper,
-                    sync=o["sync"],
+                    execute_here=execute_here,
                 )
         except (TrainingError, RewardModelRun.DoesNotExist) as exc:
             raise CommandError(str(exc)) from exc
