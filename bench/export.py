@@ -93,12 +93,17 @@ def populate(n: int, response_words: int, seed: int = 0) -> object:
     for start in range(0, n, batch):
         rows = [
             Instance(
-                project=project, external_id=f"syn-{i}", prompt=_text(rng, words, 30),
-                response_a=_text(rng, words, response_words), response_b=_text(rng, words, response_words),
-                model_a="model-a", model_b="model-b", metadata={"category": f"c{i % 10}"},
+                project=project,
+                external_id=f"syn-{i}",
+                prompt=_text(rng, words, 30),
+                response_a=_text(rng, words, response_words),
+                response_b=_text(rng, words, response_words),
+                model_a="model-a",
+                model_b="model-b",
+                metadata={"category": f"c{i % 10}"},
             )
             for i in range(start, min(n, start + batch))
-        ]  # fmt: skip
+        ]
         created = Instance.objects.bulk_create(rows)
         labels, lm = [], []
         for instance in created:
@@ -114,7 +119,7 @@ def populate(n: int, response_words: int, seed: int = 0) -> object:
                         shown_swapped=swapped,
                         time_ms=rng.randrange(5000, 90000),
                         source="imported",
-                    )  # fmt: skip
+                    )
                 )
             lm.append(
                 LMLabel(
@@ -122,7 +127,7 @@ def populate(n: int, response_words: int, seed: int = 0) -> object:
                     judge="synthetic-judge",
                     prompt_version="v1",
                     preference=truth if rng.random() < 0.75 else -truth,
-                )  # fmt: skip
+                )
             )
         HumanLabel.objects.bulk_create(labels, batch_size=2000)
         LMLabel.objects.bulk_create(lm, batch_size=2000)

@@ -143,8 +143,13 @@ def curve_svg(curve: Curve, picked: float | None = None) -> str:
     ax.axhline(curve.all_lm, ls=":", color="#b42318", label="100% LM")
     for method in sorted({p["method"] for p in curve.measured}):
         pts = [p for p in curve.measured if p["method"] == method]
-        ax.scatter([100 * p["share"] for p in pts], [p["score"] for p in pts], marker="x", zorder=5,
-                   label=f"measured: {method}")  # fmt: skip
+        ax.scatter(
+            [100 * p["share"] for p in pts],
+            [p["score"] for p in pts],
+            marker="x",
+            zorder=5,
+            label=f"measured: {method}",
+        )
     if picked is not None:
         ax.axvline(100 * picked, color="#b54708", lw=1, label=f"picked: {100 * picked:.0f}%")
     ax.set_xlim(0, 100)

@@ -33,8 +33,10 @@ from routing.training_runs import launch
 from routing.training_runs.models import RewardModelRun, RoutingExperiment
 from routing.training_runs.records import TrainingError
 
-SCHEMES = {MULTIPREF: "MultiPref (5-point preference per aspect, reasons)",
-           HELPSTEER2: "HelpSteer2 (0-4 ratings, 7-option preference)"}  # fmt: skip
+SCHEMES = {
+    MULTIPREF: "MultiPref (5-point preference per aspect, reasons)",
+    HELPSTEER2: "HelpSteer2 (0-4 ratings, 7-option preference)",
+}
 ON_EXISTING = ("refuse", "update", "skip")
 RM_KINDS = ("proxy", "transformer")
 RM_LOSSES = ("bt", "margin_bt", "scaled_bt")
@@ -143,14 +145,19 @@ def _rm_runs(project) -> list[dict[str, Any]]:
     for run in RewardModelRun.objects.filter(project=project).select_related("dataset_version", "job")[:20]:
         metrics = run.metrics or {}
         bench = metrics.get("bench") or {}
-        out.append({
-            "run": run,
-            "heldout": (metrics.get("heldout") or {}).get("accuracy"),
-            "heldout_n": (metrics.get("heldout") or {}).get("n"),
-            "overall": bench.get("overall"),
-            "categories": {k: v for k, v in bench.items() if k not in ("overall", "file", "n", "subsets")
-                           and isinstance(v, int | float)},
-        })  # fmt: skip
+        out.append(
+            {
+                "run": run,
+                "heldout": (metrics.get("heldout") or {}).get("accuracy"),
+                "heldout_n": (metrics.get("heldout") or {}).get("n"),
+                "overall": bench.get("overall"),
+                "categories": {
+                    k: v
+                    for k, v in bench.items()
+                    if k not in ("overall", "file", "n", "subsets") and isinstance(v, int | float)
+                },
+            }
+        )
     return out
 
 

@@ -113,8 +113,11 @@ def _loop_rows(project: Project) -> list[dict[str, Any]]:
 
 
 def _curve_key(project: Project, artifact: PPMArtifact, strategy: str, n: int) -> str:
-    stamp = json.dumps([artifact.pk, artifact.path, artifact.metadata.get("saved_at"), artifact.metrics],
-                       default=str, sort_keys=True)  # fmt: skip
+    stamp = json.dumps(
+        [artifact.pk, artifact.path, artifact.metadata.get("saved_at"), artifact.metrics],
+        default=str,
+        sort_keys=True,
+    )
     digest = hashlib.sha256(stamp.encode()).hexdigest()[:16]
     tagged = TagValue.objects.filter(instance__project=project).count()
     return f"budget-curve:{project.pk}:{digest}:{strategy}:{n}:{tagged}"
@@ -157,10 +160,16 @@ def _picked(project: Project, loaded: curves.Loaded, curve: curves.Curve, raw: s
 def _curve_rows(project: Project, curve: curves.Curve) -> list[dict[str, Any]]:
     per_instance = sum(int(v) for v in (project.overlap or {}).values())
     return [
-        {"share": s, "count": int(round(s * curve.n)), "annotations": int(round(s * curve.n)) * per_instance,
-         "routed": r, "random": q, "gain": r - q}
+        {
+            "share": s,
+            "count": int(round(s * curve.n)),
+            "annotations": int(round(s * curve.n)) * per_instance,
+            "routed": r,
+            "random": q,
+            "gain": r - q,
+        }
         for s, r, q in zip(curve.shares, curve.routed, curve.random, strict=True)
-    ]  # fmt: skip
+    ]
 
 
 def _curve_context(request: HttpRequest, project: Project) -> dict[str, Any]:

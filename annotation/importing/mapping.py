@@ -134,9 +134,18 @@ class RecordMapper:
         lm_labels = self._lm_labels(location, record, used)
         metadata = self._metadata(location, record, used)
         return MappedInstance(
-            location, external_id, prompt, messages, response_a, response_b, model_a, model_b, metadata,
-            human_votes, lm_labels,
-        )  # fmt: skip
+            location,
+            external_id,
+            prompt,
+            messages,
+            response_a,
+            response_b,
+            model_a,
+            model_b,
+            metadata,
+            human_votes,
+            lm_labels,
+        )
 
     # -- fields -------------------------------------------------------------------------------------------
     def _text(self, location: str, record: dict, name: str, *, required: bool = True) -> str:

@@ -177,13 +177,31 @@ def test_export_dataset_command(pandalm, tmp_path):
     ids = tmp_path / "human.txt"
     ids.write_text("\n".join(f"pandalm-{i}" for i in range(100)))
     call_command(
-        "export_dataset", "pandalm", "cmd-v1", "--create", "--human-ids", str(ids), "--judge", JUDGE,
-        "--format", "jsonl", "--format", "parquet", "--form", "pairwise", "--out", str(tmp_path / "exp"), stdout=out,
-    )  # fmt: skip
+        "export_dataset",
+        "pandalm",
+        "cmd-v1",
+        "--create",
+        "--human-ids",
+        str(ids),
+        "--judge",
+        JUDGE,
+        "--format",
+        "jsonl",
+        "--format",
+        "parquet",
+        "--form",
+        "pairwise",
+        "--out",
+        str(tmp_path / "exp"),
+        stdout=out,
+    )
     assert "Exported pandalm/cmd-v1" in out.getvalue()
     assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == [
-        "dataset_card.json", "dataset_card.md", "pairwise.jsonl", "pairwise.parquet",
-    ]  # fmt: skip
+        "dataset_card.json",
+        "dataset_card.md",
+        "pairwise.jsonl",
+        "pairwise.parquet",
+    ]
     frame = pd.read_parquet(tmp_path / "exp" / "pairwise.parquet")
     assert (frame["source"] == "human").sum() == (frame["id"].str.split("-").str[1].astype(int) < 100).sum()
 

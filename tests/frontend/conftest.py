@@ -81,8 +81,15 @@ def tag_and_fit(project, ppm_name: str = "ppm-frontend", k: int = 150, seed: int
         )
         for name in TAG_NAMES:
             value = float(lengths[name]) if name in lengths else float(rng.random())
-            rows.append(TagValue(instance=instance, tag=name, value=value, extractor=EXTRACTOR,
-                                 extractor_version=versions[name]))  # fmt: skip
+            rows.append(
+                TagValue(
+                    instance=instance,
+                    tag=name,
+                    value=value,
+                    extractor=EXTRACTOR,
+                    extractor_version=versions[name],
+                )
+            )
     TagValue.objects.bulk_create(rows, ignore_conflicts=True)
     builder = FeatureBuilder(project_tag_table(project, RECOMMENDED), RECOMMENDED)
     masks = generate_candidates(builder.T, k, rng, RECOMMENDED).masks

@@ -132,8 +132,10 @@ def test_tags_and_loop_buttons_start_jobs(client, routable, researcher, django_c
     again = client.post(_url(routable, "routing/tags/"), follow=True)
     assert "still running" in str(list(again.context["messages"])[-1])
 
-    for posted, words in [({"judge": "demo-judge", "k": "3"}, "K (candidates): 3 is not between"),
-                          ({"judge": "nobody", "k": "20"}, "has no labels in this project")]:  # fmt: skip
+    for posted, words in [
+        ({"judge": "demo-judge", "k": "3"}, "K (candidates): 3 is not between"),
+        ({"judge": "nobody", "k": "20"}, "has no labels in this project"),
+    ]:
         shown = client.post(_url(routable, "routing/loop/"), posted, follow=True)
         assert any(words in str(m) for m in shown.context["messages"]), posted
     assert not PPMLoopRun.objects.filter(project=routable).exists()

@@ -106,20 +106,50 @@ def _rows(true_sd: float, fold_sd: float, seeds: int = 3, k: int = 12, S: int = 
         meta = {"ppm_spearman": 0.93, "share_spearman": 0.95}
         for method, b in (("100% LM", 0.0), ("100% human", 1.0)):
             f = 0.1 * b + rng.normal(0, fold_sd, S)
-            rows.append(dict(seed=seed, objective="heldout", method=method, strategy="", budget=b,
-                             score=float(f.mean()), predicted=0.1 * b, fold_scores=f.tolist(), **meta))  # fmt: skip
+            rows.append(
+                dict(
+                    seed=seed,
+                    objective="heldout",
+                    method=method,
+                    strategy="",
+                    budget=b,
+                    score=float(f.mean()),
+                    predicted=0.1 * b,
+                    fold_scores=f.tolist(),
+                    **meta,
+                )
+            )
         for b in (0.25, 0.75):
             for j in range(k + 2):
-                method, kind = ("probe", "uniform" if j % 2 else "tag_bernoulli") if j < k else (
-                    ("random", "") if j == k else ("routed", "simulated"))  # fmt: skip
+                method, kind = (
+                    ("probe", "uniform" if j % 2 else "tag_bernoulli")
+                    if j < k
+                    else (("random", "") if j == k else ("routed", "simulated"))
+                )
                 mu = 0.1 * b + rng.normal(0, true_sd)
                 f = mu + rng.normal(0, fold_sd, S)
-                row = dict(seed=seed, objective="heldout", method=method, strategy=kind, budget=b,
-                           score=float(f.mean()), predicted=0.1 * b + (0.01 if method == "routed" else 0.0)
-                           + rng.normal(0, 1e-4), fold_scores=f.tolist(), **meta)  # fmt: skip
+                row = dict(
+                    seed=seed,
+                    objective="heldout",
+                    method=method,
+                    strategy=kind,
+                    budget=b,
+                    score=float(f.mean()),
+                    predicted=0.1 * b + (0.01 if method == "routed" else 0.0) + rng.normal(0, 1e-4),
+                    fold_scores=f.tolist(),
+                    **meta,
+                )
                 if method == "routed":
-                    row["geometry"] = {"overlap_routed": 0.3, "expected_overlap": b, "count_z_rms": 5.0,
-                                       "reference_z_rms": 1.0, "max_abs_z": 9.0, "reference_max_abs_z": 2.5, "budget": 10, "top_tags": []}  # fmt: skip
+                    row["geometry"] = {
+                        "overlap_routed": 0.3,
+                        "expected_overlap": b,
+                        "count_z_rms": 5.0,
+                        "reference_z_rms": 1.0,
+                        "max_abs_z": 9.0,
+                        "reference_max_abs_z": 2.5,
+                        "budget": 10,
+                        "top_tags": [],
+                    }
                 rows.append(row)
     return rows
 
@@ -148,8 +178,15 @@ def test_diagnose_sees_signal_when_it_is_there():
 
 def test_experiment_probes_leave_mixes_unchanged():
     pool = _pool(n=150)
-    base = dict(seeds=(0,), k=12, inner_splits=2, strategies=("simulated", "top_k"), budgets=(0.3, 0.6),
-                simulated_k=40, settings=ProxySettings(features="pr"))  # fmt: skip
+    base = dict(
+        seeds=(0,),
+        k=12,
+        inner_splits=2,
+        strategies=("simulated", "top_k"),
+        budgets=(0.3, 0.6),
+        simulated_k=40,
+        settings=ProxySettings(features="pr"),
+    )
     plain = run_experiment(pool, None, ExperimentConfig(**base))
     probed = run_experiment(pool, None, ExperimentConfig(**base, probe_k=6, noise_folds=3))
     mixes = [r for r in probed if r["method"] != "probe"]

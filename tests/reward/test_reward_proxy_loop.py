@@ -103,8 +103,14 @@ def test_pool_requires_ties_dropped():
 
 def test_experiment_has_control_and_paired_differences():
     pool = synthetic_pool(n=200)
-    config = ExperimentConfig(seeds=(0, 1), k=16, inner_splits=2, strategies=("simulated", "top_k", "greedy"),
-                              simulated_k=50, settings=ProxySettings(features="pr"))  # fmt: skip
+    config = ExperimentConfig(
+        seeds=(0, 1),
+        k=16,
+        inner_splits=2,
+        strategies=("simulated", "top_k", "greedy"),
+        simulated_k=50,
+        settings=ProxySettings(features="pr"),
+    )
     rows = run_experiment(pool, None, config)
     summary = summarise(rows)
     methods = {(s["method"], s["strategy"], s["budget"]) for s in summary}
@@ -125,10 +131,17 @@ def test_experiment_rejects_unknown_strategy():
 
 def _instances(n: int = 30) -> list[LabelledPair]:
     return [
-        LabelledPair(str(i), "p " * (i + 1), "a " * (i + 1), "b " * (2 * i + 1), [-1, 1, 0][i % 3],
-                 {"judge": [1, -1, 1, 0, -1][i % 5]}, "c" if i % 2 else "d")
+        LabelledPair(
+            str(i),
+            "p " * (i + 1),
+            "a " * (i + 1),
+            "b " * (2 * i + 1),
+            [-1, 1, 0][i % 3],
+            {"judge": [1, -1, 1, 0, -1][i % 5]},
+            "c" if i % 2 else "d",
+        )
         for i in range(n)
-    ]  # fmt: skip
+    ]
 
 
 def test_tag_table_of_a_file_is_cached_by_content_and_version(tmp_path, monkeypatch):

@@ -103,9 +103,13 @@ def test_every_field_error_comes_back_at_once_in_words(api_client, hs_project):
     assert reply.status_code == 400
     errors = reply.json()["errors"]
     assert set(errors) == {
-        "ratings.1.correctness", "ratings.1.coherence", "ratings.1.complexity", "ratings.1.verbosity",
-        "preference", "justification",
-    }  # fmt: skip
+        "ratings.1.correctness",
+        "ratings.1.coherence",
+        "ratings.1.complexity",
+        "ratings.1.verbosity",
+        "preference",
+        "justification",
+    }
     assert errors["ratings.1.verbosity"] == ["Verbosity of Response 1: please choose an answer."]
     assert errors["justification"] == ["Justification is required for this project."]
     sentences = sum(errors.values(), [])

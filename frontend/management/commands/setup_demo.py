@@ -64,9 +64,12 @@ class Command(BaseCommand):
                 project, _ = Project.objects.get_or_create(
                     name=name,
                     # Overlap 1 + 1 so that the two demo annotators are enough to finish an instance.
-                    defaults={"description": description, "scheme": default_scheme_config(kind),
-                              "overlap": {"normal": 1, "expert": 1}},
-                )  # fmt: skip
+                    defaults={
+                        "description": description,
+                        "scheme": default_scheme_config(kind),
+                        "overlap": {"normal": 1, "expert": 1},
+                    },
+                )
                 report = import_file(project, SAMPLE, on_existing="update")
                 self.stdout.write(
                     f"Demo project {name!r}: {report.records} instances ({report.created} new)."
@@ -105,9 +108,14 @@ class Command(BaseCommand):
         """The generated 1,000-instance project (the file is regenerated: same seed, same content)."""
         name, description = ROUTING_PROJECT
         project, _ = Project.objects.get_or_create(
-            name=name, defaults={"description": description, "scheme": default_scheme_config(MULTIPREF),
-                                 "overlap": {"normal": 1, "expert": 1}, "human_budget_fraction": 0.25},
-        )  # fmt: skip
+            name=name,
+            defaults={
+                "description": description,
+                "scheme": default_scheme_config(MULTIPREF),
+                "overlap": {"normal": 1, "expert": 1},
+                "human_budget_fraction": 0.25,
+            },
+        )
         path = write_jsonl(Path(settings.DATA_DIR) / "demo" / f"{name}.jsonl", DemoSpec())
         report = import_file(project, path, on_existing="update")
         self.stdout.write(
