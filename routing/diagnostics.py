@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -276,97 +277,148 @@ def diagnose(rows: Sequence[dict]) -> dict:
     random / routed rows, each with ``fold_scores`` and ``predicted``; routed rows with ``geometry``; and on
     the rows ``ppm_spearman`` / ``share_spearman`` (the loop's held-out PPM Spearman, and the human share's).
     """
-    out: dict = {}
-    for objective in sorted({r["objective"] for r in rows}):
-        R = [r for r in rows if r["objective"] == objective]
-        if not any(r["method"] == PROBE for r in R):
+    diagnosis: dict = {}
+    for objective in sorted({row["objective"] for row in rows}):
+        objective_rows = [row for row in rows if row["objective"] == objective]
+        if not any(row["method"] == PROBE for row in objective_rows):
             continue
-        seeds = sorted({r["seed"] for r in R})
-        budgets = sorted({r["budget"] for r in R if r["method"] == PROBE})
-        strategies = sorted({r["strategy"] for r in R if r["method"] == "routed"})
-        per_budget = {}
-        all_components, within_rho = [], []
-        for b in budgets:
-            comps, rhos, gains = (
-                [],
-                [],
-                {s: {"pred": [], "meas": [], "pp": [], "mp": [], "geo": []} for s in strategies},
-            )
-            paired = {s: [] for s in strategies}
-            for seed in seeds:
-                g = [r for r in R if r["seed"] == seed and r["budget"] == b]
-                probes = [r for r in g if r["method"] == PROBE]
-                if len(probes) < 3:
-                    continue
-                comps.append(variance_components(np.array([r["fold_scores"] for r in probes])))
-                ranked = [r for r in g if r["method"] in (PROBE, "random", "routed")]
-                rhos.append(spearman([r["predicted"] for r in ranked], [r["score"] for r in ranked]))
-                uni = [r for r in probes if r["strategy"] == UNIFORM]
-                random_row = next((r for r in g if r["method"] == "random"), None)
-                for r in (r for r in g if r["method"] == "routed"):
-                    s = r["strategy"]
-                    gains[s]["pred"].append(r["predicted"] - np.mean([u["predicted"] for u in uni]))
-                    gains[s]["meas"].append(r["score"] - np.mean([u["score"] for u in uni]))
-                    gains[s]["pp"].append(percentile(r["predicted"], [p["predicted"] for p in probes]))
-                    gains[s]["mp"].append(percentile(r["score"], [p["score"] for p in probes]))
-                    if r.get("geometry"):
-                        gains[s]["geo"].append(r["geometry"])
-                    if random_row is not None:
-                        paired[s].append(r["score"] - random_row["score"])
-            if not comps:
-                continue
-            all_components += comps
-            within_rho += rhos
-            signal = pool_components(comps)
-            routed = {}
-            for s in strategies:
-                geo = gains[s]["geo"]
-                d_mean, d_sd, d_n = _mean_sd(paired[s])
-                need = (2 * d_sd / signal["true_sd"]) ** 2 if signal["true_sd"] > 0 and d_n > 1 else math.inf
-                routed[s] = {
-                    "predicted_gain": _ms(gains[s]["pred"]),
-                    "measured_gain": _ms(gains[s]["meas"]),
-                    "predicted_percentile": _ms(gains[s]["pp"]),
-                    "measured_percentile": _ms(gains[s]["mp"]),
-                    "overlap": _ms([x.get("overlap_routed", math.nan) for x in geo]),
-                    "expected_overlap": _ms([x["expected_overlap"] for x in geo]),
-                    "count_z_rms": _ms([x["count_z_rms"] for x in geo]),
-                    "reference_z_rms": _ms([x["reference_z_rms"] for x in geo]),
-                    "max_abs_z": _ms([x["max_abs_z"] for x in geo]),
-                    "reference_max_abs_z": _ms([x["reference_max_abs_z"] for x in geo]),
-                    "vs_random": {"mean": d_mean, "sd": d_sd, "n": d_n},
-                    "seeds_to_see_one_true_sd": need,
-                }
-            per_budget[str(b)] = {
-                "signal": signal,
-                "within_spearman": _ms(rhos),
-                "routed": routed,
-            }
-        if not per_budget:
+        summary = _diagnose_objective(objective_rows)
+        if summary is not None:
+            diagnosis[objective] = summary
+    return diagnosis
+
+
+@dataclass
+class _BudgetSample:
+    """What the seeds measured at one budget: noise components and within-budget Spearman per seed, and per
+    routed strategy its gains over the uniform probes, percentiles among the probes, geometry, and its
+    paired difference from the random mix."""
+
+    strategies: list[str]
+    components: list[dict] = field(default_factory=list)
+    within_spearman: list[float] = field(default_factory=list)
+    gains: dict[str, dict[str, list]] = field(init=False)
+    vs_random: dict[str, list[float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        keys = ("predicted", "measured", "predicted_percentile", "measured_percentile", "geometry")
+        self.gains = {strategy: {key: [] for key in keys} for strategy in self.strategies}
+        self.vs_random = {strategy: [] for strategy in self.strategies}
+
+
+def _diagnose_objective(rows: list[dict]) -> dict | None:
+    """One objective's diagnosis: per budget, then pooled; None when no budget had enough probes."""
+    seeds = sorted({row["seed"] for row in rows})
+    budgets = sorted({row["budget"] for row in rows if row["method"] == PROBE})
+    strategies = sorted({row["strategy"] for row in rows if row["method"] == "routed"})
+    per_budget, all_components, within_spearman = {}, [], []
+    for budget in budgets:
+        sample = _sample_budget(rows, seeds, budget, strategies)
+        if not sample.components:
             continue
-        # the same candidates across budgets (plus the 100% ends): what the human share does to Spearman
-        across = []
-        for seed in seeds:
-            g = [
-                r for r in R if r["seed"] == seed and r.get("predicted") is not None and r.get("fold_scores")
-            ]
-            g = [r for r in g if r["method"] in (PROBE, "random", "routed", *ENDS)]
-            across.append(spearman([r["predicted"] for r in g], [r["score"] for r in g]))
-        first = {}
-        for r in R:
-            first.setdefault(r["seed"], r)
-        out[objective] = {
-            "budgets": per_budget,
-            "signal": pool_components(all_components),
-            "within_spearman": _ms(within_rho),
-            "across_spearman": _ms(across),
-            "ppm_heldout_spearman": _ms([r.get("ppm_spearman") for r in first.values()]),
-            "share_only_spearman": _ms([r.get("share_spearman") for r in first.values()]),
-            "strategies": strategies,
-            "seeds": len(seeds),
+        all_components += sample.components
+        within_spearman += sample.within_spearman
+        signal = pool_components(sample.components)
+        per_budget[str(budget)] = {
+            "signal": signal,
+            "within_spearman": _ms(sample.within_spearman),
+            "routed": {strategy: _routed_diagnosis(sample, strategy, signal) for strategy in strategies},
         }
-        out[objective]["conclusion"] = conclude(out[objective])
-    return out
+    if not per_budget:
+        return None
+    first_row_of_seed: dict = {}
+    for row in rows:
+        first_row_of_seed.setdefault(row["seed"], row)
+    summary = {
+        "budgets": per_budget,
+        "signal": pool_components(all_components),
+        "within_spearman": _ms(within_spearman),
+        "across_spearman": _ms(_across_budget_spearman(rows, seeds)),
+        "ppm_heldout_spearman": _ms([row.get("ppm_spearman") for row in first_row_of_seed.values()]),
+        "share_only_spearman": _ms([row.get("share_spearman") for row in first_row_of_seed.values()]),
+        "strategies": strategies,
+        "seeds": len(seeds),
+    }
+    summary["conclusion"] = conclude(summary)
+    return summary
+
+
+def _sample_budget(rows: list[dict], seeds: list, budget, strategies: list[str]) -> _BudgetSample:
+    """Every seed's measurements at ``budget`` (a seed with fewer than 3 probes is left out)."""
+    sample = _BudgetSample(strategies)
+    for seed in seeds:
+        seed_rows = [row for row in rows if row["seed"] == seed and row["budget"] == budget]
+        probes = [row for row in seed_rows if row["method"] == PROBE]
+        if len(probes) < 3:
+            continue
+        sample.components.append(variance_components(np.array([row["fold_scores"] for row in probes])))
+        ranked = [row for row in seed_rows if row["method"] in (PROBE, "random", "routed")]
+        sample.within_spearman.append(
+            spearman([row["predicted"] for row in ranked], [row["score"] for row in ranked])
+        )
+        uniform = [row for row in probes if row["strategy"] == UNIFORM]
+        random_row = next((row for row in seed_rows if row["method"] == "random"), None)
+        for routed_row in (row for row in seed_rows if row["method"] == "routed"):
+            _add_routed_row(sample, routed_row, probes, uniform, random_row)
+    return sample
+
+
+def _add_routed_row(
+    sample: _BudgetSample, routed: dict, probes: list[dict], uniform: list[dict], random_row: dict | None
+) -> None:
+    """A routed row's gains over the uniform probes' mean, its percentiles among the probes, its geometry
+    and its paired difference from the random mix of the same seed."""
+    gains = sample.gains[routed["strategy"]]
+    gains["predicted"].append(routed["predicted"] - np.mean([row["predicted"] for row in uniform]))
+    gains["measured"].append(routed["score"] - np.mean([row["score"] for row in uniform]))
+    gains["predicted_percentile"].append(
+        percentile(routed["predicted"], [row["predicted"] for row in probes])
+    )
+    gains["measured_percentile"].append(percentile(routed["score"], [row["score"] for row in probes]))
+    if routed.get("geometry"):
+        gains["geometry"].append(routed["geometry"])
+    if random_row is not None:
+        sample.vs_random[routed["strategy"]].append(routed["score"] - random_row["score"])
+
+
+def _routed_diagnosis(sample: _BudgetSample, strategy: str, signal: dict) -> dict:
+    """One routed strategy at one budget, and how many seeds it would take to see a true SD of gain."""
+    gains, geometry = sample.gains[strategy], sample.gains[strategy]["geometry"]
+    diff_mean, diff_sd, diff_n = _mean_sd(sample.vs_random[strategy])
+    seeds_needed = (
+        (2 * diff_sd / signal["true_sd"]) ** 2 if signal["true_sd"] > 0 and diff_n > 1 else math.inf
+    )
+    return {
+        "predicted_gain": _ms(gains["predicted"]),
+        "measured_gain": _ms(gains["measured"]),
+        "predicted_percentile": _ms(gains["predicted_percentile"]),
+        "measured_percentile": _ms(gains["measured_percentile"]),
+        "overlap": _ms([shape.get("overlap_routed", math.nan) for shape in geometry]),
+        "expected_overlap": _ms([shape["expected_overlap"] for shape in geometry]),
+        "count_z_rms": _ms([shape["count_z_rms"] for shape in geometry]),
+        "reference_z_rms": _ms([shape["reference_z_rms"] for shape in geometry]),
+        "max_abs_z": _ms([shape["max_abs_z"] for shape in geometry]),
+        "reference_max_abs_z": _ms([shape["reference_max_abs_z"] for shape in geometry]),
+        "vs_random": {"mean": diff_mean, "sd": diff_sd, "n": diff_n},
+        "seeds_to_see_one_true_sd": seeds_needed,
+    }
+
+
+def _across_budget_spearman(rows: list[dict], seeds: list) -> list[float]:
+    """Per seed, Spearman of predicted vs measured over the same candidates across budgets (plus the 100%
+    ends): what the human share does to Spearman."""
+    across = []
+    for seed in seeds:
+        scored = [
+            row
+            for row in rows
+            if row["seed"] == seed
+            and row.get("predicted") is not None
+            and row.get("fold_scores")
+            and row["method"] in (PROBE, "random", "routed", *ENDS)
+        ]
+        across.append(spearman([row["predicted"] for row in scored], [row["score"] for row in scored]))
+    return across
 
 
 def _routed_summary(d: dict) -> dict:

@@ -24,8 +24,7 @@ from annotation.api.serializers import (
     MembershipSerializer,
     ProjectSerializer,
 )
-from annotation.importing.readers import _EXTENSIONS as KNOWN_EXTENSIONS
-from annotation.importing.readers import FORMATS
+from annotation.importing.readers import FORMAT_OF_EXTENSION, FORMATS
 from annotation.importing.uploads import refuse_declared_oversize, save_upload
 from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership
 
@@ -105,7 +104,7 @@ class LMLabelList(ProjectScopedMixin, generics.ListAPIView):
 def stored_upload_name(original: str, declared: str | None) -> str:
     """A server-chosen file name: a random stem and the extension of the format (declared, or known from the
     client's extension), never the client's own suffix, so nothing the client names lands on disk."""
-    fmt = declared or KNOWN_EXTENSIONS.get(Path(original).suffix.lower())
+    fmt = declared or FORMAT_OF_EXTENSION.get(Path(original).suffix.lower())
     if fmt is None:
         raise ValidationError(
             {

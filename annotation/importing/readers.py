@@ -27,10 +27,10 @@ from annotation.importing.limits import DEFAULT_LIMITS, ImportLimits
 from annotation.importing.lines import ReadPosition, decoded_lines
 from annotation.importing.parquet_reader import read_parquet
 
-__all__ = ["FORMATS", "ReadPosition", "detect_format", "iter_records"]
+__all__ = ["FORMATS", "FORMAT_OF_EXTENSION", "ReadPosition", "detect_format", "iter_records"]
 
 FORMATS = ("jsonl", "json", "csv", "tsv", "parquet")
-_EXTENSIONS = {
+FORMAT_OF_EXTENSION = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".json": "json",
@@ -51,7 +51,7 @@ def detect_format(path: Path, declared: str | None = None) -> str:
                 f"unknown format {declared!r}; expected one of {FORMATS}", file=path.name
             )
         return declared
-    fmt = _EXTENSIONS.get(path.suffix.lower())
+    fmt = FORMAT_OF_EXTENSION.get(path.suffix.lower())
     if fmt is None:
         raise DatasetImportError(
             f"cannot tell the format from the extension {path.suffix!r}; name it with --format",
