@@ -454,71 +454,106 @@ def _routed_summary(d: dict) -> dict:
     return out
 
 
-def conclude(d: dict) -> list[str]:
+def conclude(diagnosis: dict) -> list[str]:
     """Plain sentences, each carrying the numbers it rests on (thresholds stated in the sentence)."""
-    s, lines = d["signal"], []
-    r = _routed_summary(d)
-    t, n = s["true_sd"], s["noise_sd"]
-    if t < n:
-        lines.append(
-            f"Signal < noise: at one budget the true scores of different mixes spread by sd {t:.4f}, less than the "
-            f"noise of one measured score (sd {n:.4f}; reliability {s['reliability']:.2f}). Differences between "
-            "mixes of the same budget are mostly measurement noise."
+    routed = _routed_summary(diagnosis)
+    signal = diagnosis["signal"]
+    paired_sd = routed.get("vs_random_sd", math.nan)
+    lines = [_signal_sentence(signal), _paired_noise_sentence(signal["noise_sd"], paired_sd)]
+    lines.append(_ranking_sentence(diagnosis))
+    if math.isfinite(routed.get("count_z_rms", math.nan)):
+        lines.append(_geometry_sentence(routed))
+    lines.append(_gain_sentence(routed))
+    lines.append(_conclusion_sentence(routed, signal["true_sd"], paired_sd, diagnosis["seeds"]))
+    return lines
+
+
+def _signal_sentence(signal: dict) -> str:
+    true_sd, noise_sd, reliability = signal["true_sd"], signal["noise_sd"], signal["reliability"]
+    if true_sd < noise_sd:
+        return (
+            f"Signal < noise: at one budget the true scores of different mixes spread by sd {true_sd:.4f}, less "
+            f"than the noise of one measured score (sd {noise_sd:.4f}; reliability {reliability:.2f}). "
+            "Differences between mixes of the same budget are mostly measurement noise."
         )
-    else:
-        lines.append(
-            f"Signal >= noise: at one budget the true scores of different mixes spread by sd {t:.4f}, noise of one "
-            f"measured score sd {n:.4f} (reliability {s['reliability']:.2f}): mixes of one budget do differ measurably."
-        )
-    sd = r.get("vs_random_sd", math.nan)
-    lines.append(
-        f"Test noise alone predicts a routed-minus-random difference to scatter by sqrt(2) x {n:.4f} = "
-        f"{math.sqrt(2) * n:.4f} (if the two masks' noises are independent); the experiment's paired differences "
-        f"scatter by {sd:.4f} over seeds."
+    return (
+        f"Signal >= noise: at one budget the true scores of different mixes spread by sd {true_sd:.4f}, noise of "
+        f"one measured score sd {noise_sd:.4f} (reliability {reliability:.2f}): mixes of one budget do differ "
+        "measurably."
     )
-    w, a = d["within_spearman"]["mean"], d["across_spearman"]["mean"]
-    h, sh = d["ppm_heldout_spearman"]["mean"], d["share_only_spearman"]["mean"]
-    ranks = w >= 0.3
+
+
+def _paired_noise_sentence(noise_sd: float, paired_sd: float) -> str:
+    return (
+        f"Test noise alone predicts a routed-minus-random difference to scatter by sqrt(2) x {noise_sd:.4f} = "
+        f"{math.sqrt(2) * noise_sd:.4f} (if the two masks' noises are independent); the experiment's paired "
+        f"differences scatter by {paired_sd:.4f} over seeds."
+    )
+
+
+def _ranking_sentence(diagnosis: dict) -> str:
+    within, across = diagnosis["within_spearman"]["mean"], diagnosis["across_spearman"]["mean"]
+    heldout, share_only = diagnosis["ppm_heldout_spearman"]["mean"], diagnosis["share_only_spearman"]["mean"]
+    ranks = within >= 0.3
     if ranks:
         tail = "It carries information beyond the human share."
-    elif sh > 0.3 and sh >= 0.5 * h:
+    elif share_only > 0.3 and share_only >= 0.5 * heldout:
         tail = "Its overall accuracy comes from the human share, not from which instances are routed."
     else:
-        tail = "The human share does not explain its held-out Spearman here, but that does not carry over to mixes of one budget on fresh test data either."
-    lines.append(
-        f"The PPM {'ranks' if ranks else 'barely ranks'} candidates of one budget (Spearman {w:+.2f} on the test "
-        f"pairs), while on the same candidates across budgets it reaches {a:+.2f} and on the loop's held-out "
-        f"candidates {h:+.2f}; the human share alone gives {sh:+.2f} on the loop's candidates. {tail}"
-    )
-    if math.isfinite(r.get("count_z_rms", math.nan)):
-        differs = r["count_z_rms"] > 2 * r["reference_z_rms"] or r["max_abs_z"] > 2 * r["reference_max_abs_z"]
-        agree = (
-            f"; different routers share {r['overlap']:.0%} of their humans (unrelated masks: "
-            f"{r['expected_overlap']:.0%})"
-            if math.isfinite(r.get("overlap", math.nan))
-            else ""
+        tail = (
+            "The human share does not explain its held-out Spearman here, but that does not carry over to mixes "
+            "of one budget on fresh test data either."
         )
-        lines.append(
-            f"Routed masks {'do' if differs else 'do not'} differ from random ones: their tag counts lie "
-            f"{r['count_z_rms']:.1f} random-mask sds from random in rms, {r['max_abs_z']:.1f} on the most shifted "
-            f"tag (a random mask: {r['reference_z_rms']:.1f} and {r['reference_max_abs_z']:.1f}){agree}."
-        )
-    pg, mg = r.get("predicted_gain", math.nan), r.get("measured_gain", math.nan)
-    lines.append(
-        f"The PPM predicts routed beats the mean of uniform masks of its budget by {pg:+.4f} (routed at percentile "
-        f"{r.get('predicted_percentile', math.nan):.0f} of same-budget candidates); measured: "
-        f"{mg:+.4f} (percentile {r.get('measured_percentile', math.nan):.0f}); "
-        f"{r['cells_up']} of {r['cells']} strategy x budget cells lie more than 2 SE above zero, "
-        f"{r['cells_down']} below (no correction for multiple comparisons)."
+    return (
+        f"The PPM {'ranks' if ranks else 'barely ranks'} candidates of one budget (Spearman {within:+.2f} on the "
+        f"test pairs), while on the same candidates across budgets it reaches {across:+.2f} and on the loop's "
+        f"held-out candidates {heldout:+.2f}; the human share alone gives {share_only:+.2f} on the loop's "
+        f"candidates. {tail}"
     )
-    need = (2 * sd / t) ** 2 if t > 0 and math.isfinite(sd) else math.inf
-    lines.append(
-        f"Conclusion: routing {'cannot be seen to beat' if abs(r.get('vs_random', 0.0)) < sd else 'differs from'} "
-        f"a single random mix here (mean paired difference {r.get('vs_random', math.nan):+.4f}, sd {sd:.4f} over "
-        f"{d['seeds']} seeds): {_gain_ratio(pg, mg)}, and even a gain as large as the whole true within-budget "
-        f"spread ({t:.4f}) would need {_seeds_needed(need)} to stand 2 standard errors clear of a single random mix."
+
+
+def _geometry_sentence(routed: dict) -> str:
+    differs = (
+        routed["count_z_rms"] > 2 * routed["reference_z_rms"]
+        or routed["max_abs_z"] > 2 * routed["reference_max_abs_z"]
     )
-    return lines
+    agree = (
+        f"; different routers share {routed['overlap']:.0%} of their humans (unrelated masks: "
+        f"{routed['expected_overlap']:.0%})"
+        if math.isfinite(routed.get("overlap", math.nan))
+        else ""
+    )
+    return (
+        f"Routed masks {'do' if differs else 'do not'} differ from random ones: their tag counts lie "
+        f"{routed['count_z_rms']:.1f} random-mask sds from random in rms, {routed['max_abs_z']:.1f} on the most "
+        f"shifted tag (a random mask: {routed['reference_z_rms']:.1f} and "
+        f"{routed['reference_max_abs_z']:.1f}){agree}."
+    )
+
+
+def _gain_sentence(routed: dict) -> str:
+    predicted_gain = routed.get("predicted_gain", math.nan)
+    measured_gain = routed.get("measured_gain", math.nan)
+    return (
+        f"The PPM predicts routed beats the mean of uniform masks of its budget by {predicted_gain:+.4f} (routed "
+        f"at percentile {routed.get('predicted_percentile', math.nan):.0f} of same-budget candidates); measured: "
+        f"{measured_gain:+.4f} (percentile {routed.get('measured_percentile', math.nan):.0f}); "
+        f"{routed['cells_up']} of {routed['cells']} strategy x budget cells lie more than 2 SE above zero, "
+        f"{routed['cells_down']} below (no correction for multiple comparisons)."
+    )
+
+
+def _conclusion_sentence(routed: dict, true_sd: float, paired_sd: float, seeds: int) -> str:
+    vs_random = routed.get("vs_random", math.nan)
+    seeds_needed = (2 * paired_sd / true_sd) ** 2 if true_sd > 0 and math.isfinite(paired_sd) else math.inf
+    verdict = "cannot be seen to beat" if abs(routed.get("vs_random", 0.0)) < paired_sd else "differs from"
+    gain_ratio = _gain_ratio(routed.get("predicted_gain", math.nan), routed.get("measured_gain", math.nan))
+    return (
+        f"Conclusion: routing {verdict} a single random mix here (mean paired difference {vs_random:+.4f}, sd "
+        f"{paired_sd:.4f} over {seeds} seeds): {gain_ratio}, and even a gain as large as the whole true "
+        f"within-budget spread ({true_sd:.4f}) would need {_seeds_needed(seeds_needed)} to stand 2 standard "
+        "errors clear of a single random mix."
+    )
 
 
 def _gain_ratio(predicted: float, measured: float) -> str:
