@@ -154,59 +154,79 @@ class TransformerRewardModel:
         should_stop: Callable[[], bool] | None = None,
     ) -> dict:
         """One pass per epoch in a seeded random order; returns the loss curve and the data order."""
-        cfg = self.config
-        if not examples:
-            raise ValueError("no training examples")
-        regression = cfg.loss == "regression"
-        if regression != isinstance(examples[0], RatedExample):
-            raise ValueError(
-                f"loss {cfg.loss!r} needs {'RatedExample' if regression else 'PairExample'} rows"
-            )
-        rng = np.random.default_rng(cfg.seed)
-        per_epoch = math.ceil(len(examples) / cfg.batch_size)
-        total = max(1, math.ceil(per_epoch * cfg.epochs))
-        if cfg.max_steps:
-            total = min(total, cfg.max_steps)
-        order = np.concatenate([rng.permutation(len(examples)) for _ in range(math.ceil(cfg.epochs) or 1)])
-        opt = torch.optim.AdamW(
-            [p for p in self.model.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=cfg.weight_decay
-        )
-        warmup = max(1, round(total * cfg.warmup_ratio))
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+        batch_size = self.config.batch_size
+        self._check_examples(examples)
+        order, total_steps = self._data_order(len(examples))
+        optimiser, scheduler = self._optimiser(total_steps)
         self.model.train()
         losses: list[float] = []
         started = time.perf_counter()
-        for step in range(total):
+        for step in range(total_steps):
             if should_stop and should_stop():
-                raise TrainingCancelled(f"stopped at step {step} of {total}")
-            batch = [examples[int(i)] for i in order[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+                raise TrainingCancelled(f"stopped at step {step} of {total_steps}")
+            batch = [examples[int(index)] for index in order[step * batch_size : (step + 1) * batch_size]]
             if not batch:
                 break
-            if regression:
-                pred = self.rewards([b.prompt for b in batch], [b.response for b in batch])
-                loss = regression_loss(pred, torch.tensor([b.rating for b in batch], device=self.device))
-            else:
-                r = self.rewards(
-                    [b.prompt for b in batch] * 2, [b.chosen for b in batch] + [b.rejected for b in batch]
-                )
-                strength = torch.tensor([b.strength for b in batch], device=self.device)
-                loss = pairwise_loss(cfg.loss, r[: len(batch)], r[len(batch) :], strength)
-            opt.zero_grad()
+            loss = self._batch_loss(batch)
+            optimiser.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-            opt.step()
-            sched.step()
+            optimiser.step()
+            scheduler.step()
             losses.append(float(loss.detach()))
             if progress:
-                progress(step + 1, total, losses[-1])
+                progress(step + 1, total_steps, losses[-1])
         self.model.eval()
-        used = order[: total * cfg.batch_size]
         return {
             "steps": len(losses),
             "loss_curve": losses,
-            "data_order": used.tolist(),
+            "data_order": order[: total_steps * batch_size].tolist(),
             "train_seconds": time.perf_counter() - started,
         }
+
+    def _check_examples(self, examples: Sequence[PairExample] | Sequence[RatedExample]) -> None:
+        """The regression loss trains on rated responses, every other loss on chosen/rejected pairs."""
+        if not examples:
+            raise ValueError("no training examples")
+        regression = self.config.loss == "regression"
+        if regression != isinstance(examples[0], RatedExample):
+            raise ValueError(
+                f"loss {self.config.loss!r} needs {'RatedExample' if regression else 'PairExample'} rows"
+            )
+
+    def _data_order(self, n_examples: int) -> tuple[np.ndarray, int]:
+        """A seeded permutation per epoch, concatenated, and the number of optimiser steps (capped by
+        ``max_steps``): the order is returned with the run so that it can be replayed."""
+        config = self.config
+        rng = np.random.default_rng(config.seed)
+        steps_per_epoch = math.ceil(n_examples / config.batch_size)
+        total_steps = max(1, math.ceil(steps_per_epoch * config.epochs))
+        if config.max_steps:
+            total_steps = min(total_steps, config.max_steps)
+        epochs = math.ceil(config.epochs) or 1
+        order = np.concatenate([rng.permutation(n_examples) for _ in range(epochs)])
+        return order, total_steps
+
+    def _optimiser(self, total_steps: int) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LambdaLR]:
+        """AdamW over the trainable parameters with a linear warm-up, then a constant learning rate."""
+        config = self.config
+        trainable = [parameter for parameter in self.model.parameters() if parameter.requires_grad]
+        optimiser = torch.optim.AdamW(trainable, lr=config.lr, weight_decay=config.weight_decay)
+        warmup = max(1, round(total_steps * config.warmup_ratio))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda step: min(1.0, (step + 1) / warmup))
+        return optimiser, scheduler
+
+    def _batch_loss(self, batch: list) -> torch.Tensor:
+        """The configured loss of one batch: ratings for regression, chosen-minus-rejected rewards otherwise."""
+        if self.config.loss == "regression":
+            predicted = self.rewards([row.prompt for row in batch], [row.response for row in batch])
+            ratings = torch.tensor([row.rating for row in batch], device=self.device)
+            return regression_loss(predicted, ratings)
+        rewards = self.rewards(
+            [row.prompt for row in batch] * 2, [row.chosen for row in batch] + [row.rejected for row in batch]
+        )
+        strength = torch.tensor([row.strength for row in batch], device=self.device)
+        return pairwise_loss(self.config.loss, rewards[: len(batch)], rewards[len(batch) :], strength)
 
     def save(self, directory: str | Path, metadata: dict | None = None) -> Path:
         """Write weights, tokenizer and the training config; ``done.json`` last marks a complete artifact."""
