@@ -252,44 +252,52 @@ class Judge:
         """Expected 0-4 rating of every attribute of both shown responses from digit probabilities."""
         template = self.template
         assert isinstance(template, HelpSteer2Template)
-        prompts = []
-        for item, order in jobs:
-            first, second = _shown(item, order)
-            for which in ("A", "B"):
-                for attribute in HELPSTEER2_ATTRIBUTES:
-                    prompts.append(template.rating_messages(item.prompt, first, second, which, attribute))
-        labels = list(template.labels)
+        prompts = [
+            template.rating_messages(item.prompt, first, second, which, attribute)
+            for item, order in jobs
+            for first, second in [_shown(item, order)]
+            for which in ("A", "B")
+            for attribute in HELPSTEER2_ATTRIBUTES
+        ]
         started = time.perf_counter()
-        scores = self.backend.score_choices(prompts, labels)
+        scores = self.backend.score_choices(prompts, list(template.labels))
         per_job = 2 * len(HELPSTEER2_ATTRIBUTES)
-        out = []
-        for j, (_item, order) in enumerate(jobs):
-            chunk = scores[j * per_job : (j + 1) * per_job]
-            ratings: dict[str, dict[str, float]] = {"A": {}, "B": {}}
-            error = next((s.error for s in chunk if s.error), None)
-            for k, s in enumerate(chunk):
-                which = "A" if k < len(HELPSTEER2_ATTRIBUTES) else "B"
-                probs = s.probabilities() if s.error is None else None
-                if probs is None:
-                    error = error or "a rating had no scored digit"
-                    continue
-                ratings[which][HELPSTEER2_ATTRIBUTES[k % len(HELPSTEER2_ATTRIBUTES)]] = sum(
-                    template.labels[d] * p for d, p in probs.items()
-                )
-            verdict = OrderVerdict(
-                order=order,
-                raw=None if error else _render_ratings(ratings),
-                verdict=None,
-                parse_error=error,
-                prompt_tokens=sum(s.prompt_tokens for s in chunk),
-                seconds=sum(s.seconds for s in chunk) or (time.perf_counter() - started) / len(jobs),
-                backend_error=error if error and "backend" in error else None,
+        mean_seconds = (time.perf_counter() - started) / len(jobs)
+        return [
+            self._ratings_verdict(order, scores[index * per_job : (index + 1) * per_job], mean_seconds)
+            for index, (_item, order) in enumerate(jobs)
+        ]
+
+    def _ratings_verdict(self, order: Order, job_scores: list, mean_seconds: float) -> OrderVerdict:
+        """One order's verdict from its scored ratings (A's attributes, then B's): the preference the
+        template derives from the expected ratings, or the first error."""
+        template = self.template
+        assert isinstance(template, HelpSteer2Template)
+        ratings: dict[str, dict[str, float]] = {"A": {}, "B": {}}
+        error = next((score.error for score in job_scores if score.error), None)
+        for position, score in enumerate(job_scores):
+            shown = "A" if position < len(HELPSTEER2_ATTRIBUTES) else "B"
+            probabilities = score.probabilities() if score.error is None else None
+            if probabilities is None:
+                error = error or "a rating had no scored digit"
+                continue
+            attribute = HELPSTEER2_ATTRIBUTES[position % len(HELPSTEER2_ATTRIBUTES)]
+            ratings[shown][attribute] = sum(
+                template.labels[digit] * probability for digit, probability in probabilities.items()
             )
-            if error is None:
-                verdict.verdict = _canonical(template.preference(ratings["A"], ratings["B"]), order)
-                verdict.details["ratings"] = _canonical_ratings(ratings["A"], ratings["B"], order)
-            out.append(verdict)
-        return out
+        verdict = OrderVerdict(
+            order=order,
+            raw=None if error else _render_ratings(ratings),
+            verdict=None,
+            parse_error=error,
+            prompt_tokens=sum(score.prompt_tokens for score in job_scores),
+            seconds=sum(score.seconds for score in job_scores) or mean_seconds,
+            backend_error=error if error and "backend" in error else None,
+        )
+        if error is None:
+            verdict.verdict = _canonical(template.preference(ratings["A"], ratings["B"]), order)
+            verdict.details["ratings"] = _canonical_ratings(ratings["A"], ratings["B"], order)
+        return verdict
 
 
 def _generated_verdict(order: Order, gen) -> OrderVerdict:
