@@ -6,7 +6,9 @@ import logging
 from pathlib import Path
 
 from celery import shared_task
+from django.core.cache import cache
 
+import platform
 from annotation.importing import DatasetImportError
 from annotation.importing.writer import import_file
 from annotation.models import Job
@@ -58,10 +60,6 @@ def _import_upload(job: Job) -> dict:
 def report_platform(cache_key: str) -> dict:
     """Diagnostics: which Python and OS the worker runs on (also proves the stdlib ``platform`` works in a
     worker process). The answer goes to the cache, which the web process shares; no result backend needed."""
-    from django.core.cache import cache
-
-    import platform
-
     info = {"system": platform.system(), "python": platform.python_version(), "machine": platform.machine()}
     cache.set(cache_key, info, timeout=600)
     return info

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from models.embeddings import default_device, load_sentence_model
 from routing.config import RECOMMENDED, Mode
 
 SIMILARITY_TAGS = ("bertscore", "bertscore_length", "cosine_sim", "entity_sim", "rouge")
@@ -299,8 +300,6 @@ class MiniLMScorer:
     MiniLM forward pass per distinct text. Texts are truncated to the sentence model's 256 tokens."""
 
     def __init__(self, device: str | None = None, batch_size: int = 64) -> None:
-        from models.embeddings import default_device, load_sentence_model
-
         self.device = default_device(device)
         self.batch_size = batch_size
         st = load_sentence_model(self.device)

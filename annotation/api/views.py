@@ -27,6 +27,7 @@ from annotation.api.serializers import (
 from annotation.importing.readers import FORMAT_OF_EXTENSION, FORMATS
 from annotation.importing.uploads import refuse_declared_oversize, save_upload
 from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership
+from annotation.tasks import import_instances_task
 
 
 class ProjectViewSet(
@@ -122,8 +123,6 @@ class ImportView(ProjectScopedMixin, generics.GenericAPIView):
 
     @extend_schema(responses={202: JobSerializer})
     def post(self, request: Request, project: str) -> Response:
-        from annotation.tasks import import_instances_task
-
         refuse_declared_oversize(request.META.get("CONTENT_LENGTH"))  # before the body is read
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)

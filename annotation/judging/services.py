@@ -24,6 +24,7 @@ from annotation.judging.models import LMJudgment, PromptTagRecord
 from annotation.models import HumanLabel, Instance, LabelSource, LMLabel, Project
 from models.lm.factory import judge_name, make_backend, make_judge
 from models.lm.judge import ORDERS, Judge, OrderVerdict, PairItem, reconcile
+from models.lm.taggers import PromptTagger
 
 Progress = Callable[[int, int, str], None]
 
@@ -247,8 +248,6 @@ def tag_project(
     dimensions: list[str] | None = None,
 ) -> dict[str, Any]:
     """Tag every instance's prompt that has no record for this tagger yet; returns counts."""
-    from models.lm.taggers import PromptTagger
-
     started = time.perf_counter()
     backend = make_backend(config)
     tagger = PromptTagger(backend, dimensions=dimensions)

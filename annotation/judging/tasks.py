@@ -8,6 +8,7 @@ import logging
 from celery import shared_task
 
 from annotation.judging.endpoints import job_config
+from annotation.judging.services import judge_project, tag_project
 from annotation.models import Job
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,6 @@ def run_job(job_id: int) -> dict:
 
 
 def _judge(job: Job) -> dict:
-    from annotation.judging.services import judge_project
-
     params = job.params or {}
     summary = judge_project(
         job.project,
@@ -44,8 +43,6 @@ def _judge(job: Job) -> dict:
 
 
 def _tag(job: Job) -> dict:
-    from annotation.judging.services import tag_project
-
     params = job.params or {}
     result = tag_project(
         job.project,

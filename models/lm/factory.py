@@ -13,6 +13,11 @@ from __future__ import annotations
 from typing import Any
 
 from models.lm.base import BackendError, DecodingSettings, LMBackend
+from models.lm.judge import Judge
+from models.lm.local import SMOLLM2_NAME, LocalBackend
+from models.lm.openai_http import OpenAIBackend
+from models.lm.prompts import HelpSteer2Template, get_template
+from models.lm.vllm_backend import VLLMBackend
 
 _BACKEND_KEYS: dict[str, set[str]] = {
     "openai": {
@@ -60,28 +65,19 @@ def make_backend(config: dict[str, Any]) -> LMBackend:
         raise BackendError(f"LM backend configuration: unknown keys {sorted(unknown)} for backend {kind!r}")
     args = {k: v for k, v in config.items() if k in _BACKEND_KEYS[kind]}
     if kind == "openai":
-        from models.lm.openai_http import OpenAIBackend
-
         missing = {"model", "base_url"} - set(args)
         if missing:
             raise BackendError(f"openai backend configuration needs {sorted(missing)}")
         return OpenAIBackend(**args)
     if kind == "vllm":
-        from models.lm.vllm_backend import VLLMBackend
-
         if "model" not in args:
             raise BackendError("vllm backend configuration needs 'model'")
         return VLLMBackend(**args)
-    from models.lm.local import LocalBackend
-
     return LocalBackend(**args)
 
 
 def make_judge(config: dict[str, Any], backend: LMBackend | None = None) -> Any:
     """A Judge from the same configuration (the backend may be passed in to share one loaded model)."""
-    from models.lm.judge import Judge
-    from models.lm.prompts import HelpSteer2Template, get_template
-
     backend = backend or make_backend(config)
     template = get_template(config.get("prompt", "multipref-overall"))
     mode = config.get("mode", DEFAULT_MODE[backend.kind])
@@ -105,7 +101,5 @@ def judge_name(config: dict[str, Any]) -> str:
     if config.get("model"):
         return str(config["model"])
     if config.get("backend") == "local":
-        from models.lm.local import SMOLLM2_NAME
-
         return SMOLLM2_NAME
     raise BackendError("judge configuration needs 'name' or 'model'")

@@ -12,6 +12,7 @@ order (docs/CONVENTIONS.md: < 0 response_a better). Both orders agreeing in sign
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -323,12 +324,8 @@ def _canonical_ratings(first: dict, second: dict, order: Order) -> dict[str, dic
 
 def _render_scores(scores: ChoiceScores) -> str:
     """The 'raw output' of a scoring call: the label log-probabilities, as JSON text."""
-    import json
-
     return json.dumps({"logprobs": scores.logprobs}, sort_keys=True)
 
 
 def _render_ratings(ratings: dict[str, dict[str, float]]) -> str:
-    import json
-
     return json.dumps({"expected_ratings_shown_order": ratings}, sort_keys=True)
