@@ -318,7 +318,9 @@ def keep_newest_run(project) -> None:
     newest = RoutingRun.objects.filter(project=project).order_by("-id").first()
     if newest is None:
         raise SystemExit("--skip-route: the kept database has no routing run; run once without it")
-    older = list(RoutingRun.objects.filter(project=project).exclude(pk=newest.pk).values_list("pk", flat=True))
+    older = list(
+        RoutingRun.objects.filter(project=project).exclude(pk=newest.pk).values_list("pk", flat=True)
+    )
     if older:
         sql("DELETE FROM routing_routingdecision WHERE run_id = ANY(%s)", [older])
         RoutingRun.objects.filter(pk__in=older).delete()
@@ -475,7 +477,9 @@ def time_annotating(people, project, rounds: int) -> Timing:
                 raise SystemExit(f"next-task answered {response.status_code}: {response.content[:300]!r}")
             body = {"answer": MP_ANSWER, "lease_token": task["lease_token"]}
             submitted = client.post(
-                f"/api/projects/{project.name}/tasks/{task['id']}/submit/", body, content_type="application/json"
+                f"/api/projects/{project.name}/tasks/{task['id']}/submit/",
+                body,
+                content_type="application/json",
             )
             if submitted.status_code != 201:
                 raise SystemExit(f"submit answered {submitted.status_code}: {submitted.content[:300]!r}")
@@ -572,7 +576,9 @@ def main() -> None:
         keep_newest_run(project)
         people = make_annotators(project)
         routed = give_routed_work(project, people)
-        say(f"annotation state: {routed:,} instances routed to people, 2 labels on {LABELLED_SHARE:.0%} of them")
+        say(
+            f"annotation state: {routed:,} instances routed to people, 2 labels on {LABELLED_SHARE:.0%} of them"
+        )
         researcher = User.objects.get(username="scale-researcher")
         health, timings, annotating = measure(project, researcher, people, args.requests)
         slow, scans = report(health, timings, annotating)

@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -29,10 +29,11 @@ from annotation.datasets.models import DatasetVersion
 from annotation.datasets.report import agreement_report
 from annotation.datasets.tasks import BUILD_JOB, EXPORT_JOB, build_dataset_task, export_dataset_task
 from annotation.judging.services import judge_report
-from annotation.models import HumanLabel, Job, LabelSource, LMLabel, Project
+from annotation.models import Job, LabelSource, Project, project_counts
 from annotation.workflow.assignment import instance_progress, quotas
 from annotation.workflow.views import strict_csp
-from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
+from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun
+from routing.app.tasks import TAGS_JOB
 from routing.training.models import PPMLoopRun
 
 # The tiers every project has (``assignment.quotas`` reads these two); a project may name more.
@@ -124,29 +125,30 @@ def _update_settings(request: HttpRequest, project: Project) -> tuple[bool, dict
 
 
 def _label_counts(project: Project) -> dict[str, Any]:
-    human = dict(
-        HumanLabel.objects.filter(instance__project=project)
-        .values_list("source")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    lm = (
-        LMLabel.objects.filter(instance__project=project)
-        .values("judge", "prompt_version")
-        .annotate(n=Count("id"))
-        .order_by("judge", "prompt_version")
-    )
+    """Instances and labels from the maintained counts (one indexed read, whatever the project's size)."""
+    counts = project_counts(project)
+    human = counts["human"]
     return {
-        "instances": project.instances.count(),
+        "instances": counts["instances"],
         "human_imported": human.get(LabelSource.IMPORTED, 0),
         "human_platform": human.get(LabelSource.PLATFORM, 0),
         "human_total": sum(human.values()),
-        "lm_by_judge": list(lm),
-        "tagged_instances": TagValue.objects.filter(instance__project=project)
-        .values("instance_id")
-        .distinct()
-        .count(),
+        "lm_by_judge": counts["lm"],
+        "tags": _tag_state(project),
     }
+
+
+def _tag_state(project: Project) -> dict[str, Any] | None:
+    """How far the newest tags job got (instances tagged of the project's instances at its start), read
+    from the job's own progress instead of counting tag values (nine per instance)."""
+    job = Job.objects.filter(project=project, kind=TAGS_JOB).order_by("-id").first()
+    if job is None:
+        return None
+    tagged = (job.result or {}).get("instances") if job.status == Job.Status.SUCCEEDED else None
+    if isinstance(tagged, int):
+        return {"job": job, "done": tagged, "total": tagged}
+    progress = job.progress
+    return {"job": job, "done": progress.get("done"), "total": progress.get("total")}
 
 
 def _progress(project: Project) -> dict[str, Any]:
@@ -161,14 +163,23 @@ def _progress(project: Project) -> dict[str, Any]:
 
 
 def _routing_runs(project: Project) -> list[RoutingRun]:
-    human = Q(decisions__route=RoutingDecision.Route.HUMAN)
+    """The newest runs with their human share: people got ``budget`` instances (the route stores exactly
+    as many human decisions), of as many decisions as the run made (one indexed count per run)."""
     runs = list(
         RoutingRun.objects.filter(project=project)
         .select_related("ppm")
-        .annotate(human=Count("decisions", filter=human), decided=Count("decisions"))
         .order_by("-created_at", "-id")[:RECENT_RUNS]
     )
+    decided = dict(
+        RoutingDecision.objects.filter(run__in=runs)
+        .values("run")
+        .annotate(n=Count("run"))
+        .values_list("run", "n")
+        .order_by()
+    )
     for run in runs:
+        run.human = run.budget
+        run.decided = decided.get(run.pk, 0)
         run.human_share = run.human / run.decided if run.decided else None
     return runs
 
@@ -203,6 +214,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
     ]
     show_agreement = request.GET.get("agreement") == "1"
     agreement = agreement_report(project) if show_agreement else None
+    judges = judge_report(project) if request.GET.get("judges") == "1" else None
     counts = _label_counts(project)
     return {
         "project": project,
@@ -218,7 +230,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
         "counts": counts,
         "progress": _progress(project),
         "runs": _routing_runs(project),
-        "judges": judge_report(project),
+        "judges": judges,
         "agreement": agreement,
         "human_stats": [
             (HUMAN_STAT_LABELS.get(key, key), value)
@@ -226,9 +238,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
         ],
         "versions": DatasetVersion.objects.filter(project=project).order_by("-created_at", "-id"),
         "formats": FORMATS,
-        "lm_judges": sorted(
-            set(LMLabel.objects.filter(instance__project=project).values_list("judge", flat=True))
-        ),
+        "lm_judges": sorted({row["judge"] for row in counts["lm_by_judge"]}),
         "jobs": _jobs(project),
         "curve": _curve_state(project),
     }
