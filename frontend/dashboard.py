@@ -30,8 +30,8 @@ from annotation.datasets.report import agreement_report
 from annotation.datasets.tasks import BUILD_JOB, EXPORT_JOB, build_dataset_task, export_dataset_task
 from annotation.judging.services import judge_report
 from annotation.models import Job, LabelSource, Project, project_counts
-from annotation.workflow.assignment import instance_progress, quotas
 from annotation.workflow.views import strict_csp
+from frontend.progress import project_progress
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun
 from routing.app.tasks import TAGS_JOB
 from routing.training.models import PPMLoopRun
@@ -151,17 +151,6 @@ def _tag_state(project: Project) -> dict[str, Any] | None:
     return {"job": job, "done": progress.get("done"), "total": progress.get("total")}
 
 
-def _progress(project: Project) -> dict[str, Any]:
-    """Instances routed to people, and how many have every tier's quota of submitted annotations."""
-    quota = quotas(project)
-    rows = instance_progress(project)
-    return {
-        "quota": quota,
-        "needed": rows.count(),
-        "done": rows.filter(done_normal__gte=quota["normal"], done_expert__gte=quota["expert"]).count(),
-    }
-
-
 def _routing_runs(project: Project) -> list[RoutingRun]:
     """The newest runs with their human share: people got ``budget`` instances (the route stores exactly
     as many human decisions), of as many decisions as the run made (one indexed count per run)."""
@@ -228,7 +217,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
         },
         "budget_count": project.budget_count(counts["instances"]),
         "counts": counts,
-        "progress": _progress(project),
+        "progress": project_progress(project),
         "runs": _routing_runs(project),
         "judges": judges,
         "agreement": agreement,
