@@ -15,7 +15,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -32,7 +31,7 @@ from annotation.judging.services import judge_report
 from annotation.models import Job, LabelSource, Project, project_counts
 from annotation.workflow.views import strict_csp
 from frontend.progress import project_progress
-from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun
+from routing.app.models import PPMArtifact, RoutingRun
 from routing.app.tasks import TAGS_JOB
 from routing.training.models import PPMLoopRun
 
@@ -151,24 +150,17 @@ def _tag_state(project: Project) -> dict[str, Any] | None:
     return {"job": job, "done": progress.get("done"), "total": progress.get("total")}
 
 
-def _routing_runs(project: Project) -> list[RoutingRun]:
+def _routing_runs(project: Project, instances: int) -> list[RoutingRun]:
     """The newest runs with their human share: people got ``budget`` instances (the route stores exactly
-    as many human decisions), of as many decisions as the run made (one indexed count per run)."""
+    as many human decisions) of the project's instances (one decision each when it was routed; counting
+    a million decisions per run is what this page must not do)."""
     runs = list(
         RoutingRun.objects.filter(project=project)
         .select_related("ppm")
         .order_by("-created_at", "-id")[:RECENT_RUNS]
     )
-    decided = dict(
-        RoutingDecision.objects.filter(run__in=runs)
-        .values("run")
-        .annotate(n=Count("run"))
-        .values_list("run", "n")
-        .order_by()
-    )
     for run in runs:
-        run.human = run.budget
-        run.decided = decided.get(run.pk, 0)
+        run.human, run.decided = run.budget, instances
         run.human_share = run.human / run.decided if run.decided else None
     return runs
 
@@ -218,7 +210,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
         "budget_count": project.budget_count(counts["instances"]),
         "counts": counts,
         "progress": project_progress(project),
-        "runs": _routing_runs(project),
+        "runs": _routing_runs(project, counts["instances"]),
         "judges": judges,
         "agreement": agreement,
         "human_stats": [

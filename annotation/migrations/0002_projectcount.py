@@ -30,12 +30,17 @@ def _project(table: str) -> str:
     return "l.project_id" if table == "annotation_instance" else "i.project_id"
 
 
+def _grouped_by(*columns: str) -> str:
+    """The GROUP BY list: the columns, without the empty-string constants (PostgreSQL refuses those)."""
+    return ", ".join(column for column in columns if column != "''")
+
+
 def _fill_sql(table: str) -> str:
     kind, source, judge, version = COUNTED[table]
     return (
         f"INSERT INTO {COUNT} {GROUP[:-1]}, n) "
         f"SELECT {_project(table)}, '{kind}', {source}, {judge}, {version}, COUNT(*) FROM {_rows(table, table)} "
-        f"GROUP BY {_project(table)}, {source}, {judge}, {version}"
+        f"GROUP BY {_grouped_by(_project(table), source, judge, version)}"
     )
 
 
@@ -44,7 +49,8 @@ def _postgres_sql(table: str) -> list[str]:
     project = _project(table)
     grouped = (
         f"SELECT {project} AS project_id, {source} AS source, {judge} AS judge, {version} AS prompt_version, "
-        f"COUNT(*) AS n FROM {_rows(table, 'changed')} GROUP BY 1, 2, 3, 4"
+        f"COUNT(*) AS n FROM {_rows(table, 'changed')} "
+        f"GROUP BY {_grouped_by(project, source, judge, version)}"
     )
     function = f"{table}_count"
     body = f"""
