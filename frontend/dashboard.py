@@ -15,7 +15,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -29,10 +28,11 @@ from annotation.datasets.models import DatasetVersion
 from annotation.datasets.report import agreement_report
 from annotation.datasets.tasks import BUILD_JOB, EXPORT_JOB, build_dataset_task, export_dataset_task
 from annotation.judging.services import judge_report
-from annotation.models import HumanLabel, Job, LabelSource, LMLabel, Project
-from annotation.workflow.assignment import instance_progress, quotas
+from annotation.models import Job, LabelSource, Project, project_counts
 from annotation.workflow.views import strict_csp
-from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
+from frontend.progress import project_progress
+from routing.app.models import PPMArtifact, RoutingRun
+from routing.app.tasks import TAGS_JOB
 from routing.training_runs.models import PPMLoopRun
 
 # The tiers every project has (``assignment.quotas`` reads these two); a project may name more.
@@ -124,51 +124,43 @@ def _update_settings(request: HttpRequest, project: Project) -> tuple[bool, dict
 
 
 def _label_counts(project: Project) -> dict[str, Any]:
-    human = dict(
-        HumanLabel.objects.filter(instance__project=project)
-        .values_list("source")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    lm = (
-        LMLabel.objects.filter(instance__project=project)
-        .values("judge", "prompt_version")
-        .annotate(n=Count("id"))
-        .order_by("judge", "prompt_version")
-    )
+    """Instances and labels from the maintained counts (one indexed read, whatever the project's size)."""
+    counts = project_counts(project)
+    human = counts["human"]
     return {
-        "instances": project.instances.count(),
+        "instances": counts["instances"],
         "human_imported": human.get(LabelSource.IMPORTED, 0),
         "human_platform": human.get(LabelSource.PLATFORM, 0),
         "human_total": sum(human.values()),
-        "lm_by_judge": list(lm),
-        "tagged_instances": TagValue.objects.filter(instance__project=project)
-        .values("instance_id")
-        .distinct()
-        .count(),
+        "lm_by_judge": counts["lm"],
+        "tags": _tag_state(project),
     }
 
 
-def _progress(project: Project) -> dict[str, Any]:
-    """Instances routed to people, and how many have every tier's quota of submitted annotations."""
-    quota = quotas(project)
-    rows = instance_progress(project)
-    return {
-        "quota": quota,
-        "needed": rows.count(),
-        "done": rows.filter(done_normal__gte=quota["normal"], done_expert__gte=quota["expert"]).count(),
-    }
+def _tag_state(project: Project) -> dict[str, Any] | None:
+    """How far the newest tags job got (instances tagged of the project's instances at its start), read
+    from the job's own progress instead of counting tag values (nine per instance)."""
+    job = Job.objects.filter(project=project, kind=TAGS_JOB).order_by("-id").first()
+    if job is None:
+        return None
+    tagged = (job.result or {}).get("instances") if job.status == Job.Status.SUCCEEDED else None
+    if isinstance(tagged, int):
+        return {"job": job, "done": tagged, "total": tagged}
+    progress = job.progress
+    return {"job": job, "done": progress.get("done"), "total": progress.get("total")}
 
 
-def _routing_runs(project: Project) -> list[RoutingRun]:
-    human = Q(decisions__route=RoutingDecision.Route.HUMAN)
+def _routing_runs(project: Project, instances: int) -> list[RoutingRun]:
+    """The newest runs with their human share: people got ``budget`` instances (the route stores exactly
+    as many human decisions) of the project's instances (one decision each when it was routed; counting
+    a million decisions per run is what this page must not do)."""
     runs = list(
         RoutingRun.objects.filter(project=project)
         .select_related("ppm")
-        .annotate(human=Count("decisions", filter=human), decided=Count("decisions"))
         .order_by("-created_at", "-id")[:RECENT_RUNS]
     )
     for run in runs:
+        run.human, run.decided = run.budget, instances
         run.human_share = run.human / run.decided if run.decided else None
     return runs
 
@@ -203,6 +195,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
     ]
     show_agreement = request.GET.get("agreement") == "1"
     agreement = agreement_report(project) if show_agreement else None
+    judges = judge_report(project) if request.GET.get("judges") == "1" else None
     counts = _label_counts(project)
     return {
         "project": project,
@@ -216,9 +209,9 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
         },
         "budget_count": project.budget_count(counts["instances"]),
         "counts": counts,
-        "progress": _progress(project),
-        "runs": _routing_runs(project),
-        "judges": judge_report(project),
+        "progress": project_progress(project),
+        "runs": _routing_runs(project, counts["instances"]),
+        "judges": judges,
         "agreement": agreement,
         "human_stats": [
             (HUMAN_STAT_LABELS.get(key, key), value)
@@ -226,9 +219,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
         ],
         "versions": DatasetVersion.objects.filter(project=project).order_by("-created_at", "-id"),
         "formats": FORMATS,
-        "lm_judges": sorted(
-            set(LMLabel.objects.filter(instance__project=project).values_list("judge", flat=True))
-        ),
+        "lm_judges": sorted({row["judge"] for row in counts["lm_by_judge"]}),
         "jobs": _jobs(project),
         "curve": _curve_state(project),
     }

@@ -14,7 +14,6 @@ from typing import Any
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -26,9 +25,9 @@ from annotation.core.schemes import HELPSTEER2, MULTIPREF, default_scheme_config
 from annotation.datasets.models import DatasetVersion
 from annotation.importing.readers import FORMATS as IMPORT_FORMATS
 from annotation.models import Job, ProjectMembership
-from annotation.workflow.assignment import instance_progress, quotas
 from annotation.workflow.views import strict_csp
 from frontend.dashboard import _managed_project, _texts
+from frontend.progress import project_progress
 from routing.training_runs import launch
 from routing.training_runs.models import RewardModelRun, RoutingExperiment
 from routing.training_runs.records import TrainingError
@@ -129,12 +128,15 @@ def remove_member(request: HttpRequest, project: str, member: int) -> HttpRespon
 
 def tier_progress(project) -> list[dict[str, Any]]:
     """Per tier: submitted annotations against what the routed instances need (count x quota)."""
-    quota = quotas(project)
-    rows = instance_progress(project)
-    needed = rows.count()
-    done = rows.aggregate(normal=Sum("done_normal"), expert=Sum("done_expert"))
+    progress = project_progress(project)
+    quota, needed = progress["quota"], progress["needed"]
     return [
-        {"tier": tier, "quota": quota[tier], "needed": needed * quota[tier], "done": done[tier] or 0}
+        {
+            "tier": tier,
+            "quota": quota[tier],
+            "needed": needed * quota[tier],
+            "done": progress["submitted"][tier],
+        }
         for tier in ("normal", "expert")
     ]
 

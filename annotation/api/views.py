@@ -10,6 +10,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status, viewsets
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,7 +27,7 @@ from annotation.api.serializers import (
 )
 from annotation.importing.readers import FORMAT_OF_EXTENSION, FORMATS
 from annotation.importing.uploads import refuse_declared_oversize, save_upload
-from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership
+from annotation.models import HumanLabel, Instance, Job, LMLabel, Project, ProjectMembership, project_counts
 from annotation.tasks import import_instances_task
 
 
@@ -79,27 +80,56 @@ class MembershipViewSet(ProjectScopedMixin, viewsets.ModelViewSet):
         serializer.save(project=self.get_project())
 
 
+class CountedPagination(LimitOffsetPagination):
+    """Limit/offset pages (in id order) whose ``count`` is the project's maintained count
+    (``annotation.models.counts``), not a COUNT over a table of a million rows."""
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.total = view.maintained_total() if view is not None else None
+        return super().paginate_queryset(queryset, request, view)
+
+    def get_count(self, queryset) -> int:
+        return self.total if self.total is not None else super().get_count(queryset)
+
+
 class InstanceViewSet(ProjectScopedMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = InstanceSerializer
     lookup_field = "external_id"
     queryset = Instance.objects.none()  # for the schema; get_queryset scopes it
+    pagination_class = CountedPagination
 
     def get_queryset(self):
-        return Instance.objects.filter(project=self.get_project())
+        return Instance.objects.filter(project=self.get_project()).order_by("id")
+
+    def maintained_total(self) -> int:
+        return project_counts(self.get_project())["instances"]
 
 
 class HumanLabelList(ProjectScopedMixin, generics.ListAPIView):
     serializer_class = HumanLabelSerializer
+    pagination_class = CountedPagination
 
     def get_queryset(self):
-        return HumanLabel.objects.filter(instance__project=self.get_project()).select_related("instance")
+        labels = HumanLabel.objects.filter(instance__project=self.get_project())
+        return labels.select_related("instance").order_by("id")
+
+    def maintained_total(self) -> int:
+        return sum(project_counts(self.get_project())["human"].values())
 
 
 class LMLabelList(ProjectScopedMixin, generics.ListAPIView):
     serializer_class = LMLabelSerializer
+    pagination_class = CountedPagination
 
     def get_queryset(self):
-        return LMLabel.objects.filter(instance__project=self.get_project()).select_related("instance")
+        return (
+            LMLabel.objects.filter(instance__project=self.get_project())
+            .select_related("instance")
+            .order_by("id")
+        )
+
+    def maintained_total(self) -> int:
+        return sum(row["n"] for row in project_counts(self.get_project())["lm"])
 
 
 def stored_upload_name(original: str, declared: str | None) -> str:

@@ -1,5 +1,6 @@
 """The foundation data model. Each file holds one concern; everything is re-exported here."""
 
+from annotation.models.counts import ProjectCount, project_counts, recount
 from annotation.models.instances import Instance
 from annotation.models.jobs import Job
 from annotation.models.labels import HumanLabel, LabelSource, LMLabel
@@ -12,8 +13,11 @@ __all__ = [
     "LMLabel",
     "LabelSource",
     "Project",
+    "ProjectCount",
     "ProjectMembership",
     "ProjectRole",
     "Role",
     "UserProfile",
+    "project_counts",
+    "recount",
 ]

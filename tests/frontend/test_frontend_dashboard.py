@@ -47,14 +47,15 @@ def test_page_shows_every_section(client, filled, researcher):
     assert "script-src 'self'" in response["Content-Security-Policy"]
     page = response.content.decode()
     counts = response.context["counts"]
-    assert counts["instances"] == 6 and counts["tagged_instances"] == 4
+    assert counts["instances"] == 6 and counts["tags"] is None  # no tags job: the page links the routing page
     assert (counts["human_imported"], counts["human_platform"]) == (12, 6)
     assert [(r["judge"], r["n"]) for r in counts["lm_by_judge"]] == [("judge-x", 6)]
     assert response.context["progress"]["needed"] == 2  # the latest run routed 2 instances to people
     run = response.context["runs"][0]
     assert (run.human, run.decided, run.human_share) == (2, 6, pytest.approx(2 / 6))
     assert "33%" in page and "0.7123" in page and "ppm-dash" in page
-    assert response.context["judges"][0]["judge"] == "judge-x"
+    assert response.context["judges"] is None and 'id="show-judges"' in page  # reads every label: on demand
+    assert client.get(_url(filled) + "?judges=1").context["judges"][0]["judge"] == "judge-x"
     assert response.context["agreement"] is None and 'id="show-agreement"' in page
     assert 'data-version="v1"' in page and "/exports/999/download/" in page
     assert "line 3: bad prompt" in page

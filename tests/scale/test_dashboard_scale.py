@@ -1,0 +1,161 @@
+"""Large projects stay fast: the dashboard and the progress page run as many queries at 400 instances as at
+40, their counts come from maintained counts that the triggers keep exact (and ``recount_projects``
+repairs), and on PostgreSQL no query of the dashboard reads the label or tag tables sequentially."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.workflow.conftest import make_instances, qualified_annotator
+
+DASHBOARD_QUERIES = 30
+RESULTS_QUERIES = 20
+# The tables the dashboard's counts must not read row by row. (The progress totals still group the submitted
+# assignments of the routed instances: a maintained per-project progress count is the workflow's to keep.)
+LARGE_TABLES = ("annotation_humanlabel", "annotation_lmlabel", "routing_tagvalue")
+
+
+def fill(project, n: int, people: list) -> None:
+    """``n`` instances with 2 imported votes and an LM label each, one tag, a routing run sending half to
+    people, a finished tags job, and the people's submitted assignments (with labels) on a quarter."""
+    from annotation.models import HumanLabel, Job, LMLabel
+    from annotation.workflow.models import Assignment
+    from annotation.workflow.quota import ensure_quota_rows
+    from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
+    from routing.app.tasks import TAGS_JOB
+
+    instances = make_instances(project, n)
+    HumanLabel.objects.bulk_create(
+        HumanLabel(instance=i, annotator_ref=f"r{v}", source="imported", preference=1)
+        for i in instances
+        for v in range(2)
+    )
+    LMLabel.objects.bulk_create(
+        LMLabel(instance=i, judge="j", prompt_version="v1", preference=-1) for i in instances
+    )
+    TagValue.objects.bulk_create(
+        TagValue(instance=i, tag="rouge", value=0.5, extractor="textual", extractor_version="t1")
+        for i in instances
+    )
+    Job.objects.create(kind=TAGS_JOB, project=project, status=Job.Status.SUCCEEDED, result={"instances": n})
+    ppm = PPMArtifact.objects.create(name=f"ppm-{n}", kind="quadratic", path="unused")
+    run = RoutingRun.objects.create(project=project, budget=n // 2, strategy="simulated", ppm=ppm,
+                                    predicted_performance=0.7)  # fmt: skip
+    RoutingDecision.objects.bulk_create(
+        RoutingDecision(run=run, instance=i, route="human" if k < n // 2 else "lm", gain=0.1)
+        for k, i in enumerate(instances)
+    )
+    for person in people:
+        for instance in instances[: n // 4]:
+            label = HumanLabel.objects.create(instance=instance, annotator_ref=f"user:{person.pk}",
+                                              annotator=person, preference=1)  # fmt: skip
+            Assignment.objects.create(instance=instance, user=person, tier="normal", status="submitted",
+                                      served_at=label.created_at, expires_at=label.created_at, label=label)  # fmt: skip
+    ensure_quota_rows(project, [i.pk for i in instances[: n // 2]])
+
+
+def _project(researcher, name: str):
+    from annotation.core.schemes import default_scheme_config
+    from annotation.models import Project, ProjectMembership
+
+    project = Project.objects.create(name=name, scheme=default_scheme_config("multipref"),
+                                     overlap={"normal": 2, "expert": 0}, created_by=researcher)  # fmt: skip
+    ProjectMembership.objects.create(project=project, user=researcher, role="researcher")
+    return project
+
+
+def _statements(client, path: str) -> list[str]:
+    with CaptureQueriesContext(connection) as captured:
+        assert client.get(path).status_code == 200
+    return [q["sql"] for q in captured.captured_queries]
+
+
+@pytest.mark.django_db
+def test_dashboard_and_progress_queries_do_not_grow_with_instances(
+    client, researcher, django_assert_max_num_queries
+):
+    client.force_login(researcher)
+    counted = {}
+    for n in (40, 400):
+        project = _project(researcher, f"sized-{n}")
+        fill(project, n, [qualified_annotator(project, f"p{n}-{k}") for k in range(2)])
+        client.get(f"/projects/{project.name}/")  # sessions and caches warm
+        with django_assert_max_num_queries(DASHBOARD_QUERIES):
+            dashboard = _statements(client, f"/projects/{project.name}/")
+        with django_assert_max_num_queries(RESULTS_QUERIES):
+            results = _statements(client, f"/projects/{project.name}/results/")
+        counted[n] = (len(dashboard), len(results))
+        page = client.get(f"/projects/{project.name}/")
+        counts = page.context["counts"]
+        assert counts["instances"] == n and counts["human_imported"] == 2 * n
+        assert counts["human_platform"] == 2 * (n // 4) and counts["lm_by_judge"][0]["n"] == n
+        assert counts["tags"]["done"] == n and page.context["progress"]["needed"] == n // 2
+        assert page.context["progress"]["done"] == n // 4
+        assert page.context["runs"][0].human == n // 2 and page.context["runs"][0].decided == n
+    assert counted[40] == counted[400], counted
+
+
+@pytest.mark.django_db
+def test_counts_follow_inserts_and_deletes_and_recount_repairs(project, tmp_path):
+    """Bulk and single writes, deletes, a cascade from a deleted instance, and a repair of a count set by hand."""
+    from annotation.importing.writer import import_file
+    from annotation.models import HumanLabel, Instance, LMLabel, ProjectCount, project_counts, recount
+
+    path = tmp_path / "data.jsonl"
+    path.write_text(
+        "".join(
+            f'{{"id": "x{k}", "prompt": "p{k}", "response_a": "a", "response_b": "b", '
+            f'"human_labels": [{{"annotator": "h1", "label": "A"}}], "lm_labels": {{"jj": "B"}}}}\n'
+            for k in range(30)
+        )
+    )
+    import_file(project, path)
+    instances = list(Instance.objects.filter(project=project).order_by("pk"))
+    HumanLabel.objects.create(instance=instances[0], annotator_ref="h2", source="platform", preference=1)
+    LMLabel.objects.create(instance=instances[1], judge="kk", prompt_version="v2", preference=1)
+    instances[2].delete()  # its labels go with it
+    HumanLabel.objects.filter(instance=instances[3]).delete()
+    counts = project_counts(project)
+    assert counts["instances"] == 29 and counts["human"] == {"imported": 28, "platform": 1}
+    assert {(r["judge"], r["prompt_version"]): r["n"] for r in counts["lm"]} == {
+        (
+            LMLabel.objects.get(instance=instances[0]).judge,
+            LMLabel.objects.get(instance=instances[0]).prompt_version,
+        ): 29,
+        ("kk", "v2"): 1,
+    }
+    assert recount(project) == 0
+    ProjectCount.objects.filter(project=project, kind="instances").update(n=7)
+    ProjectCount.objects.filter(project=project, kind="human", source="platform").delete()
+    call_command("recount_projects", project.name)
+    assert project_counts(project) == counts
+    project.delete()
+    assert not ProjectCount.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_dashboard_queries_read_labels_and_assignments_by_index(client, researcher):
+    """With 3,000 instances, 10,500 labels, 1,500 assignments and gathered statistics, no query of the
+    dashboard or the progress page scans a label or tag table sequentially: their counts are maintained."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the EXPLAIN test needs PostgreSQL: run it with DATABASE_URL=postgres://...")
+    project = _project(researcher, "explained")
+    fill(project, 3000, [qualified_annotator(project, f"e{k}") for k in range(2)])
+    other = _project(researcher, "other")
+    make_instances(other, 3000)  # the instance table is not one project's alone
+    client.force_login(researcher)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
+    for path in (f"/projects/{project.name}/", f"/projects/{project.name}/results/"):
+        for statement in _statements(client, path):
+            if not statement.lstrip().upper().startswith("SELECT"):
+                continue
+            with connection.cursor() as cursor:
+                cursor.execute("EXPLAIN " + statement)
+                plan = "\n".join(row[0] for row in cursor.fetchall())
+            for table in LARGE_TABLES:
+                assert f"Seq Scan on {table}" not in plan, f"{path}: {statement[:200]}\n{plan}"
