@@ -14,13 +14,11 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
-from annotation import permissions
 from annotation.api.serializers import ProjectSerializer
 from annotation.datasets.api import DatasetVersionCreateSerializer, ExportRequestSerializer
 from annotation.datasets.exporting import FORMATS
@@ -30,6 +28,8 @@ from annotation.datasets.tasks import BUILD_JOB, EXPORT_JOB, build_dataset_task,
 from annotation.judging.services import judge_report
 from annotation.models import Job, LabelSource, Project, project_counts
 from annotation.workflow.views import strict_csp
+from frontend.access import managed_project
+from frontend.form_errors import error_lines, error_texts
 from frontend.progress import project_progress
 from routing.app.models import PPMArtifact, RoutingRun
 from routing.app.tasks import TAGS_JOB
@@ -59,15 +59,6 @@ RECENT_RUNS = 20
 RECENT_JOBS = 15
 
 
-def _managed_project(request: HttpRequest, name: str) -> Project:
-    """The project, if this user manages it: 404 when it does not exist or the user is not a member (the same
-    answer, so outsiders cannot probe names), 403 for its annotators."""
-    project = get_object_or_404(permissions.visible_projects(request.user), name=name)
-    if not permissions.can_manage_project(request.user, project):
-        raise PermissionDenied("Only the project's researchers and admins may open its dashboard.")
-    return project
-
-
 def _tiers(project: Project) -> list[str]:
     return list(BASE_TIERS) + sorted(set(project.overlap or {}) - set(BASE_TIERS))
 
@@ -94,20 +85,6 @@ def _settings_data(post, project: Project) -> dict[str, Any]:
     }
 
 
-def _texts(problems: Any) -> list[str]:
-    """The messages in a serializer error, however nested (a list field's errors are keyed by index)."""
-    if isinstance(problems, dict):
-        return [text for value in problems.values() for text in _texts(value)]
-    if isinstance(problems, list):
-        return [text for value in problems for text in _texts(value)]
-    return [str(problems)]
-
-
-def _error_lines(errors: dict[str, Any]) -> dict[str, str]:
-    """Serializer errors as one line per field, keyed by field name."""
-    return {field: " ".join(_texts(problems)) for field, problems in errors.items()}
-
-
 def _update_settings(request: HttpRequest, project: Project) -> tuple[bool, dict]:
     """Validate and save the budget and overlap; returns (saved, the form's state to show again)."""
     data = _settings_data(request.POST, project)
@@ -116,7 +93,7 @@ def _update_settings(request: HttpRequest, project: Project) -> tuple[bool, dict
         serializer.save()
         messages.success(request, "Saved the human budget and the overlap per tier.")
         return True, {}
-    errors = _error_lines(serializer.errors)
+    errors = error_lines(serializer.errors)
     for field, text in errors.items():
         messages.error(request, f"{FIELD_LABELS.get(field, field)}: {text} Nothing was changed.")
     project.refresh_from_db()
@@ -230,7 +207,7 @@ def _context(request: HttpRequest, project: Project, form: dict | None = None) -
 @require_http_methods(["GET", "POST"])
 def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
     """GET: the dashboard. POST: change the human budget and the overlap (then back to the dashboard)."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     form = None
     if request.method == "POST":
         saved, form = _update_settings(request, project_obj)
@@ -246,12 +223,12 @@ def project_dashboard(request: HttpRequest, project: str) -> HttpResponse:
 @require_POST
 def start_export(request: HttpRequest, project: str, version: str) -> HttpResponse:
     """Start an export of one dataset version, as the datasets API does (a job, a task on commit)."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     found = get_object_or_404(DatasetVersion, project=project_obj, name=version)
     chosen = request.POST.get("format", "all")
     given = ExportRequestSerializer(data={} if chosen == "all" else {"formats": [chosen]})
     if not given.is_valid():
-        messages.error(request, f"Export format: {' '.join(_texts(given.errors))}")
+        messages.error(request, f"Export format: {' '.join(error_texts(given.errors))}")
     else:
         job = Job.objects.create(
             kind=EXPORT_JOB,
@@ -269,7 +246,7 @@ def start_export(request: HttpRequest, project: str, version: str) -> HttpRespon
 def build_version(request: HttpRequest, project: str) -> HttpResponse:
     """Assemble a dataset version as the datasets API does (a job, a task on commit). "routing" takes the
     project's latest routing run."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     data = {key: request.POST.get(key) or None for key in ("name", "mode", "judge")}
     if data["mode"] == "routing":
         latest = RoutingRun.objects.filter(project=project_obj).order_by("-created_at", "-id").first()
@@ -277,7 +254,7 @@ def build_version(request: HttpRequest, project: str) -> HttpResponse:
     given = DatasetVersionCreateSerializer(data={k: v for k, v in data.items() if v is not None})
     if not given.is_valid():
         messages.error(
-            request, " ".join(f"{field}: {' '.join(_texts(e))}" for field, e in given.errors.items())
+            request, " ".join(f"{field}: {' '.join(error_texts(e))}" for field, e in given.errors.items())
         )
     elif data["mode"] == "routing" and data["routing_run"] is None:
         messages.error(

@@ -26,7 +26,8 @@ from annotation.datasets.models import DatasetVersion
 from annotation.importing.readers import FORMATS as IMPORT_FORMATS
 from annotation.models import Job, ProjectMembership
 from annotation.workflow.views import strict_csp
-from frontend.dashboard import _managed_project, _texts
+from frontend.access import managed_project
+from frontend.form_errors import error_texts
 from frontend.progress import project_progress
 from routing.training_runs import launch
 from routing.training_runs.models import RewardModelRun, RoutingExperiment
@@ -58,7 +59,7 @@ def new_project(request: HttpRequest) -> HttpResponse:
             messages.error(request, f"Scheme: choose one of {', '.join(SCHEMES)}.")
         elif not given.is_valid():
             for field, problems in given.errors.items():
-                messages.error(request, f"{field}: {' '.join(_texts(problems))}")
+                messages.error(request, f"{field}: {' '.join(error_texts(problems))}")
         else:
             project = given.save(created_by=request.user)
             ProjectMembership.objects.create(project=project, user=request.user, role="researcher")
@@ -76,7 +77,7 @@ def _import_jobs(project) -> list[Job]:
 @require_http_methods(["GET"])
 def setup(request: HttpRequest, project: str) -> HttpResponse:
     """Upload instances (live import progress, the importer's error sentences) and manage members."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     context = {
         "project": project_obj,
         "instances": project_obj.instances.count(),
@@ -95,7 +96,7 @@ def setup(request: HttpRequest, project: str) -> HttpResponse:
 @require_POST
 def add_member(request: HttpRequest, project: str) -> HttpResponse:
     """Add a member or change their role (the API's membership rules)."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     username = request.POST.get("username", "").strip()[:150]
     existing = ProjectMembership.objects.filter(project=project_obj, user__username=username).first()
     given = MembershipSerializer(
@@ -108,7 +109,7 @@ def add_member(request: HttpRequest, project: str) -> HttpResponse:
         )
     else:
         for field, problems in given.errors.items():
-            messages.error(request, f"Member {field}: {' '.join(_texts(problems))}")
+            messages.error(request, f"Member {field}: {' '.join(error_texts(problems))}")
     return redirect(reverse("project-setup", args=[project_obj.name]) + "#members")
 
 
@@ -116,7 +117,7 @@ def add_member(request: HttpRequest, project: str) -> HttpResponse:
 @require_POST
 def remove_member(request: HttpRequest, project: str, member: int) -> HttpResponse:
     """Remove a membership; researchers cannot remove themselves (they would lose the page)."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     membership = get_object_or_404(ProjectMembership, project=project_obj, pk=member)
     if membership.user_id == request.user.pk:
         messages.error(request, "Members: you cannot remove yourself; ask another researcher or an admin.")
@@ -168,7 +169,7 @@ def _rm_runs(project) -> list[dict[str, Any]]:
 @require_http_methods(["GET"])
 def results(request: HttpRequest, project: str) -> HttpResponse:
     """Annotation progress per tier, reward-model runs and their evaluation, and routing experiments."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     runs = _rm_runs(project_obj)
     context = {
         "project": project_obj,
@@ -187,7 +188,7 @@ def results(request: HttpRequest, project: str) -> HttpResponse:
 @require_POST
 def start_training(request: HttpRequest, project: str) -> HttpResponse:
     """Start a reward-model run on one of the project's dataset versions."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     version = DatasetVersion.objects.filter(
         project=project_obj, name=request.POST.get("version", "")[:100]
     ).first()

@@ -5,7 +5,7 @@ same job or service the command line uses (the tags job and task, ``routing.trai
 .start_ppm_loop``, ``routing.app.services.route_project``), and jobs report progress that the page polls
 from ``/api/jobs/<id>/`` (``static/frontend/jobs.js``). A routing run has its own page: the instances sent to
 people with their gain and the tags that drove them, and the per-tag gain chart. Only the project's
-researchers and admins may open any of it (``dashboard._managed_project``).
+researchers and admins may open any of it (``frontend.access.managed_project``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 from annotation.models import Job, LMLabel, Project
 from annotation.workflow.views import strict_csp
 from frontend import curve as curves
-from frontend.dashboard import _managed_project
+from frontend.access import managed_project
 from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
 from routing.app.services import RoutingError, route_project
 from routing.app.tasks import TAGS_JOB, compute_tags_task
@@ -207,7 +207,7 @@ def _tags_state(project: Project) -> dict[str, Any]:
 @require_GET
 def routing_page(request: HttpRequest, project: str) -> HttpResponse:
     """Tags -> PPM loop -> budget curve -> route: the whole loop of one project on one page."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     context = {
         "project": project_obj,
         "tags": _tags_state(project_obj),
@@ -231,7 +231,7 @@ def routing_page(request: HttpRequest, project: str) -> HttpResponse:
 @require_GET
 def curve_svg(request: HttpRequest, project: str) -> HttpResponse:
     """The budget curve as an SVG image (same PPM, strategy and picked budget as the page)."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     context = _curve_context(request, project_obj)
     if context.get("curve") is None:
         raise Http404("This project has no PPM whose budget curve can be drawn.")
@@ -248,7 +248,7 @@ def _back(project: Project, anchor: str) -> HttpResponse:
 @require_POST
 def start_tags(request: HttpRequest, project: str) -> HttpResponse:
     """Start the textual-tags job (resumable: only instances without tags are computed)."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     running = Job.objects.filter(project=project_obj, kind=TAGS_JOB, status__in=["pending", "running"])
     if running.exists():
         messages.error(request, f"Tags: job #{running.first().pk} is still running; wait for it to finish.")
@@ -265,7 +265,7 @@ def start_tags(request: HttpRequest, project: str) -> HttpResponse:
 @require_POST
 def start_loop(request: HttpRequest, project: str) -> HttpResponse:
     """Start the PPM loop on the proxy: K candidate mixes measured, a PPM fitted per target."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     judges = _judges(project_obj)
     judge = request.POST.get("judge") or (judges[0] if len(judges) == 1 else "")
     try:
@@ -288,7 +288,7 @@ def start_loop(request: HttpRequest, project: str) -> HttpResponse:
 @require_POST
 def cancel_loop(request: HttpRequest, project: str, loop_id: int) -> HttpResponse:
     """Cancel a PPM loop: at once when it is still queued, at its next batch of candidates when running."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     loop = get_object_or_404(PPMLoopRun, project=project_obj, pk=loop_id)
     if loop.status not in (Status.PENDING, Status.RUNNING):
         messages.error(request, f"PPM loop #{loop.pk} is {loop.status}: there is nothing to cancel.")
@@ -302,7 +302,7 @@ def cancel_loop(request: HttpRequest, project: str, loop_id: int) -> HttpRespons
 @require_POST
 def create_run(request: HttpRequest, project: str) -> HttpResponse:
     """Route the project under a budget with a strategy and a PPM; the run decides what people annotate."""
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     artifact = _chosen_artifact(project_obj, request.POST.get("ppm"))
     strategy = request.POST.get("strategy", "")
     try:
@@ -323,7 +323,7 @@ def create_run(request: HttpRequest, project: str) -> HttpResponse:
 
 
 def _run(request: HttpRequest, project: str, run_id: int) -> tuple[Project, RoutingRun]:
-    project_obj = _managed_project(request, project)
+    project_obj = managed_project(request, project)
     return project_obj, get_object_or_404(
         RoutingRun.objects.select_related("ppm"), project=project_obj, pk=run_id
     )
