@@ -86,9 +86,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--lm-judge", default="gpt-3.5-turbo", help="the LM label; other judges only inform tags")
     ap.add_argument("--cache", default="var/embeddings")
     ap.add_argument("--tag-cache", default="var/cache/tags", help="raw textual tag values, by file hash")
-    ap.add_argument("--min-category", type=int, default=15, help="category tag columns (0: none)")
+    ap.add_argument(
+        "--min-category",
+        type=int,
+        default=0,
+        help="a column per category with at least this many pairs (0: none; chosen on seeds 1000+, see docs)",
+    )
     ap.add_argument("--dev-fraction", type=float, default=0.15, help="pairs that only choose proxy settings")
-    ap.add_argument("--k", type=int, default=120, help="PPM-loop candidates per seed")
+    ap.add_argument("--k", type=int, default=240, help="PPM-loop candidates per seed")
     ap.add_argument("--inner-splits", type=int, default=3)
     ap.add_argument("--ppm-kind", default="linear", choices=("linear", "quadratic", "lightgbm"))
     ap.add_argument("--seeds", type=int, default=24, help="number of paired seeds")
@@ -101,7 +106,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the headline's strategy: what route runs by default",
     )
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
-    ap.add_argument("--random-repeats", type=int, default=4, help="random mixes per budget and seed")
+    ap.add_argument(
+        "--random-repeats", type=int, default=16, help="random mixes per budget and seed (balanced: see docs)"
+    )
     ap.add_argument(
         "--probe-k", type=int, default=0, help="same-budget candidates per budget (noise diagnosis)"
     )

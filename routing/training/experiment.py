@@ -31,6 +31,7 @@ import numpy as np
 from models.reward.evaluation import BenchLayout, heldout_accuracy
 from models.reward.features import BenchFeatures, PairFeatures
 from models.reward.proxy import ProxySettings, fit_heads
+from routing.candidates import balanced_uniform_masks
 from routing.features import FeatureBuilder
 from routing.ppm import PPM
 from routing.strategies import DEFAULT_K, route
@@ -245,9 +246,7 @@ def _mixes(
     ]
     for b in config.budgets:
         budget = round(b * n)
-        for _ in range(max(1, config.random_repeats)):
-            mask = np.zeros(n, bool)
-            mask[rng.permutation(n)[:budget]] = True
+        for mask in balanced_uniform_masks(n, budget, max(1, config.random_repeats), rng):
             mixes.append(("random", "", b, mask, None))
         routers = [("routed", ppm, inner.builder)] + ([("routed-paper", paper_ppm, paper)] if paper else [])
         for method, model, builder in routers:
