@@ -1,12 +1,15 @@
 """Does routing beat a random mix of the same budget? The routing experiment on a JSONL instance file.
 
     .venv/bin/python bench/routing_experiment.py --instances ../shared/data/pandalm/pandalm.jsonl \
-        --lm-judge gpt-3.5-turbo --seeds 24 --out var/bench
+        --lm-judge gpt-3.5-turbo --seeds 150 --first-seed 300 --out var/bench
 
 No database. Tags are the routing core's: the 9 textual tags (computed once per file content and tag version,
 cached under --tag-cache) binned into 27 features, the 63 descriptive features (all zero: a plain file has no
-LM-tagger records), the file's ``category`` columns, and the LM-uncertainty tags (``routing.uncertainty``)
-read from the file's ``lm_labels`` only: whether the other judges agree with --lm-judge.
+LM-tagger records), the file's ``category`` columns when --min-category > 0 (off by default: on seeds 1000+
+they drew the PPM's largest coefficients to small categories), and the LM-uncertainty tags
+(``routing.uncertainty``) read from the file's ``lm_labels`` only: whether the other judges agree with
+--lm-judge. The defaults (--k 240, --min-category 0, --random-repeats 16) are the configuration chosen on
+seeds 1000+ before the 150 fresh seeds from 300 ran (docs/ROUTING.md, Numbers on PandaLM).
 
 Steps, each printed as it happens (output is flushed; caches report progress while they fill):
 1. the pool (ties under either source dropped), then a fixed development share of it (--dev-fraction) that
@@ -14,8 +17,8 @@ Steps, each printed as it happens (output is flushed; caches report progress whi
 2. per seed (>= 20 for the headline): split the rest into a routing pool R and test pairs T; run the PPM loop
    inside R; fit two PPMs on the loop's candidates, one seeing the uncertainty tags and one only the paper's
    tags; train a proxy reward model on R for every label mix (100% human / LM, random labels, --random-repeats
-   random mixes per budget, each router's routed mixes per strategy, and the oracle that sends human-vs-LM
-   disagreements to people first) and score it on T against the human majority;
+   balanced random mixes per budget, each router's routed mixes per strategy, and the oracle that sends
+   human-vs-LM disagreements to people first) and score it on T against the human majority;
 3. the table (score mean +- sd; routed minus random as paired mean +- standard error), the oracle's headroom,
    the cross-validated AUC with which the tag matrix predicts human-vs-LM disagreement (paper tags alone and
    with the uncertainty tags);
@@ -86,9 +89,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--lm-judge", default="gpt-3.5-turbo", help="the LM label; other judges only inform tags")
     ap.add_argument("--cache", default="var/embeddings")
     ap.add_argument("--tag-cache", default="var/cache/tags", help="raw textual tag values, by file hash")
-    ap.add_argument("--min-category", type=int, default=15, help="category tag columns (0: none)")
+    ap.add_argument(
+        "--min-category",
+        type=int,
+        default=0,
+        help="a column per category with at least this many pairs (0: none; chosen on seeds 1000+, see docs)",
+    )
     ap.add_argument("--dev-fraction", type=float, default=0.15, help="pairs that only choose proxy settings")
-    ap.add_argument("--k", type=int, default=120, help="PPM-loop candidates per seed")
+    ap.add_argument("--k", type=int, default=240, help="PPM-loop candidates per seed")
     ap.add_argument("--inner-splits", type=int, default=3)
     ap.add_argument("--ppm-kind", default="linear", choices=("linear", "quadratic", "lightgbm"))
     ap.add_argument("--seeds", type=int, default=24, help="number of paired seeds")
@@ -101,7 +109,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="the headline's strategy: what route runs by default",
     )
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
-    ap.add_argument("--random-repeats", type=int, default=4, help="random mixes per budget and seed")
+    ap.add_argument(
+        "--random-repeats", type=int, default=16, help="random mixes per budget and seed (balanced: see docs)"
+    )
     ap.add_argument(
         "--probe-k", type=int, default=0, help="same-budget candidates per budget (noise diagnosis)"
     )

@@ -62,6 +62,26 @@ def uniform_masks(n: int, budgets: np.ndarray, rng: np.random.Generator) -> np.n
     return top_b(rng.random((len(budgets), n), dtype=np.float32), budgets)
 
 
+def balanced_uniform_masks(n: int, budget: int, repeats: int, rng: np.random.Generator) -> np.ndarray:
+    """``repeats`` uniformly random masks of ``budget`` instances that together route every instance about
+    equally often: evenly spaced windows of one random permutation, read round it.
+
+    Each mask alone is a uniformly random set (a fixed window of a uniform permutation), so their mean is an
+    unbiased estimate of what a random mix of this budget scores; because every instance is routed in the
+    same number of them (exactly when ``budget * repeats`` is a multiple of ``n``), how many of the pool's
+    LM errors the random mixes fix is the same every time, and the reference that routed mixes are compared
+    with varies less than with independent draws (antithetic sampling: at 50% two of them are complements).
+    """
+    if not 0 <= budget <= n or repeats < 1:
+        raise ValueError(f"balanced_uniform_masks: budget {budget} of {n} instances, {repeats} repeats")
+    perm = rng.permutation(n)
+    masks = np.zeros((repeats, n), bool)
+    for j in range(repeats):
+        window = (round(j * n / repeats) + np.arange(budget)) % n
+        masks[j, perm[window]] = True
+    return masks
+
+
 def tag_group_fill_masks(T: np.ndarray, budgets: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """The paper's Algorithm 1, one shuffled tag order per candidate."""
     T = np.asarray(T, dtype=bool)

@@ -32,6 +32,7 @@ from models.reward.evaluation import BenchLayout, heldout_accuracy
 from models.reward.features import BenchFeatures, PairFeatures
 from models.reward.proxy import ProxySettings, fit_heads
 from routing import diagnostics
+from routing.candidates import balanced_uniform_masks
 from routing.features import FeatureBuilder
 from routing.ppm import PPM
 from routing.ppm_loop import BenchTarget, HeldoutTarget, RoutingPool, run_loop
@@ -249,9 +250,7 @@ def _mixes(
     ]
     for b in config.budgets:
         budget = round(b * n)
-        for _ in range(max(1, config.random_repeats)):
-            mask = np.zeros(n, bool)
-            mask[rng.permutation(n)[:budget]] = True
+        for mask in balanced_uniform_masks(n, budget, max(1, config.random_repeats), rng):
             mixes.append(("random", "", b, mask, None))
         routers = [("routed", ppm, inner.builder)] + ([("routed-paper", paper_ppm, paper)] if paper else [])
         for method, model, builder in routers:

@@ -68,8 +68,10 @@ def simulated(
     scored by one product in count space); "masks": k explicit masks from the mode's generators (tag-group
     fill, per-tag Bernoulli, uniform; what paper mode uses, because its counting quirks are not functions of
     the counts); "fill+masks" (the default outside paper mode): ``MASKS_K`` explicit masks first, then k fill
-    candidates, the best of both (the masks' per-tag Bernoulli sets mix tags in ways whole-group fills do
-    not, so neither family alone is always best); "uniform": uniformly random human sets
+    candidates, then the mask of the b largest instance gains (``top_k``'s), the best of all (the masks'
+    per-tag Bernoulli sets mix tags in ways whole-group fills do not, so neither family alone is always
+    best; under a linear PPM at a fixed budget the top-gain mask is the exact optimum, which sampled
+    candidates over 100+ tags only approach); "uniform": uniformly random human sets
     (:class:`~routing.candidates.ChunkedSampler`). Which sampler ran is recorded in ``info``. k defaults to
     ``DEFAULT_K`` with counts and ``MASKS_K`` with masks.
     """
@@ -86,13 +88,16 @@ def simulated(
     k = k if k is not None else (MASKS_K if sampler == "masks" else DEFAULT_K)
     if k < 1:
         raise ValueError(f"simulated: k={k} must be at least 1")
+    gains = instance_gains(ppm, builder)
     if sampler == "masks":
         best_mask, preds = _simulated_masks(ppm, builder, b, rng, k)
     elif sampler == "fill+masks":
         mask_a, preds_a = _simulated_masks(ppm, builder, b, rng, MASKS_K)
         mask_b, preds_b = _simulated_counts(ppm, builder, b, rng, k, "fill")
-        best_mask = mask_a if preds_a.max() >= preds_b.max() else mask_b
-        preds = np.concatenate([preds_a, preds_b])
+        mask_c = top_gain_mask(gains, b)
+        pred_c = ppm.predict(builder.transform(mask_c[None, :]))
+        preds = np.concatenate([preds_a, preds_b, pred_c])
+        best_mask = [mask_a, mask_b, mask_c][int(np.argmax([preds_a.max(), preds_b.max(), pred_c[0]]))]
     else:
         best_mask, preds = _simulated_counts(ppm, builder, b, rng, k, sampler)
     spread = {q: float(np.quantile(preds, q)) for q in (0.0, 0.5, 0.95, 1.0)}
@@ -102,7 +107,7 @@ def simulated(
         predicted,
         "simulated",
         b,
-        instance_gains(ppm, builder),
+        gains,
         {"k": int(len(preds)), "sampler": sampler, "spread": spread},
     )
 
@@ -183,14 +188,20 @@ def _simulated_counts(ppm, builder, b, rng, k, kind: str) -> tuple[np.ndarray, n
     return best, np.concatenate(preds)
 
 
+def top_gain_mask(gains: np.ndarray, b: int) -> np.ndarray:
+    """The b instances of largest individual gain (ties broken by index)."""
+    mask = np.zeros(len(gains), dtype=bool)
+    mask[np.argsort(-gains, kind="stable")[:b]] = True
+    return mask
+
+
 def top_k(
     ppm: PPM, builder: FeatureBuilder, budget: int | float, rng: np.random.Generator | None = None
 ) -> Routing:
     """The b instances with the largest individual gain f(x(e_i)) - f(x(0)) (ties broken by index)."""
     b = resolve_budget(budget, builder.n)
     gains = instance_gains(ppm, builder)
-    mask = np.zeros(builder.n, dtype=bool)
-    mask[np.argsort(-gains, kind="stable")[:b]] = True
+    mask = top_gain_mask(gains, b)
     predicted = float(ppm.predict(builder.transform(mask[None, :]))[0])
     return Routing(mask, predicted, "top_k", b, gains)
 

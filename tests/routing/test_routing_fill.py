@@ -9,7 +9,7 @@ import pytest
 from routing.candidates import FillSampler, top_b
 from routing.features import FeatureBuilder
 from routing.ppm import PPM
-from routing.strategies import DEFAULT_K, simulated
+from routing.strategies import DEFAULT_K, simulated, top_k
 from tests.routing.conftest import synthetic_table
 
 
@@ -72,8 +72,29 @@ def test_route_default_is_not_worse_than_500_masks(table):
     fast = simulated(ppm, builder, 0.25, np.random.default_rng(2))
     masks = simulated(ppm, builder, 0.25, np.random.default_rng(2), k=500, sampler="masks")
     assert (
-        fast.info["sampler"] == "fill+masks" and fast.info["k"] == DEFAULT_K + 500 and fast.mask.sum() == 150
+        fast.info["sampler"] == "fill+masks" and fast.info["k"] == DEFAULT_K + 501 and fast.mask.sum() == 150
     )
     assert fast.predicted >= masks.predicted
     with pytest.raises(ValueError, match="sampler"):
         simulated(ppm, builder, 0.25, rng, sampler="auto")
+
+
+def test_default_route_includes_the_top_gain_mask(table):
+    """The default family also scores the mask of the b largest instance gains: under a linear PPM at a fixed
+    budget that mask is the exact optimum (its prediction is a sum of per-instance gains), so the default
+    route is top_k's and beats any sampled search; under a quadratic PPM it is at least as good as top_k's."""
+    builder = FeatureBuilder(table)
+    rng = np.random.default_rng(4)
+    X = builder.transform(rng.random((150, builder.n)) < rng.random((150, 1)))
+    y = X @ rng.normal(0, 0.05, X.shape[1]) - (X[:, -1] - 0.4) ** 2
+    linear = PPM("linear").fit(X, X @ rng.normal(0, 0.05, X.shape[1]))
+    for budget in (60, 150, 300):
+        sim = simulated(linear, builder, budget, np.random.default_rng(5))
+        best = top_k(linear, builder, budget)
+        assert sim.predicted == pytest.approx(best.predicted, abs=1e-9)
+        search = simulated(linear, builder, budget, np.random.default_rng(5), sampler="fill")
+        assert sim.predicted >= search.predicted
+    quadratic = PPM("quadratic").fit(X, y)
+    for budget in (60, 150, 300):
+        sim = simulated(quadratic, builder, budget, np.random.default_rng(6))
+        assert sim.predicted >= top_k(quadratic, builder, budget).predicted - 1e-12

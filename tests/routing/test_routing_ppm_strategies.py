@@ -7,7 +7,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from routing.candidates import ChunkedSampler, generate_candidates, sample_budgets, tag_group_fill_masks
+from routing.candidates import (
+    ChunkedSampler,
+    balanced_uniform_masks,
+    generate_candidates,
+    sample_budgets,
+    tag_group_fill_masks,
+)
 from routing.config import PAPER, RECOMMENDED
 from routing.features import FeatureBuilder
 from routing.ppm import PPM, load_ppm, regression_metrics
@@ -44,6 +50,21 @@ def test_candidates_mix_extremes_and_budgets(builder):
     assert set(c.kinds[2:]) == {"tag_group_fill", "tag_bernoulli", "uniform"}
     paper = generate_candidates(builder.T, 20, rng, PAPER)
     assert set(paper.kinds) == {"tag_group_fill"} and (paper.budgets >= 1).all()
+
+
+def test_balanced_uniform_masks_route_every_instance_equally_often():
+    """Four masks of a quarter are a partition, four halves route each instance twice (two complementary
+    pairs); each mask alone is uniform: over many draws every instance is routed about b/n of the time."""
+    rng = np.random.default_rng(0)
+    quarters = balanced_uniform_masks(40, 10, 4, rng)
+    assert (quarters.sum(axis=1) == 10).all() and (quarters.sum(axis=0) == 1).all()
+    halves = balanced_uniform_masks(40, 20, 4, rng)
+    assert (halves.sum(axis=0) == 2).all() and (halves[0] == ~halves[2]).all()
+    assert (balanced_uniform_masks(41, 13, 16, rng).sum(axis=1) == 13).all()
+    first = np.stack([balanced_uniform_masks(30, 9, 4, rng)[0] for _ in range(4000)])
+    assert np.abs(first.mean(axis=0) - 0.3).max() < 0.04
+    with pytest.raises(ValueError, match="budget"):
+        balanced_uniform_masks(10, 11, 2, rng)
 
 
 @given(st.integers(0, 2**32 - 1), st.integers(0, 600))
