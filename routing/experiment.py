@@ -190,11 +190,11 @@ def _one_seed(
         ppm = loop.ppms[target.name]
         paper_ppm = _paper_ppm(loop, paper, target.name, config, seed) if paper is not None else None
         mixes = _mixes(inner, ppm, paper, paper_ppm, config, rng)
-        W = fit_heads(
+        mix_heads = fit_heads(
             inner.features.diffs, _mix_labels(inner, mixes, rng), config.settings, inner.features.scale()
         )
         test_pool = pool.subset(test_rows) if target.name == "heldout" else None
-        scores = _score_heads(W, test_pool, bench_test)
+        scores = _score_heads(mix_heads, test_pool, bench_test)
         target_rows = [
             {
                 "seed": seed,
@@ -209,7 +209,9 @@ def _one_seed(
             for (method, strategy, b, m, pred), score in zip(mixes, scores, strict=True)
         ]
         if config.probe_k > 0:
-            probe = _probe(inner, ppm, loop, target.name, mixes, W, seed, config, test_pool, bench_test)
+            probe = _probe(
+                inner, ppm, loop, target.name, mixes, mix_heads, seed, config, test_pool, bench_test
+            )
             for row, extra in zip(target_rows, probe[: len(target_rows)], strict=True):
                 row.update(extra)
             target_rows += probe[len(target_rows) :]
@@ -273,13 +275,14 @@ def _mix_labels(inner: RoutingPool, mixes: list[Mix], rng: np.random.Generator) 
 
 
 def _score_heads(
-    W: np.ndarray, test_pool: RoutingPool | None, bench_test: BenchFeatures | None
+    heads: np.ndarray, test_pool: RoutingPool | None, bench_test: BenchFeatures | None
 ) -> np.ndarray:
+    """Each proxy head's score on the whole test target (held-out pairs or the benchmark)."""
     if test_pool is not None:
-        mask = np.ones((len(W), len(test_pool.human)), bool)
-        return heldout_accuracy(W @ test_pool.features.diffs.T, test_pool.human, mask)
+        everyone = np.ones((len(heads), len(test_pool.human)), bool)
+        return heldout_accuracy(heads @ test_pool.features.diffs.T, test_pool.human, everyone)
     assert bench_test is not None
-    return bench_test.score(W)["overall"]
+    return bench_test.score(heads)["overall"]
 
 
 def _probe(
@@ -288,7 +291,7 @@ def _probe(
     loop,
     objective: str,
     mixes,
-    W,
+    mix_heads,
     seed: int,
     config: ExperimentConfig,
     test_pool: RoutingPool | None,
@@ -296,70 +299,93 @@ def _probe(
 ) -> list[dict]:
     """The diagnostics of one (seed, objective): extra fields for each mix's row (in order), then the probe
     rows. Own random stream and own proxy call: the mixes' scores are those of a run without probes."""
-    drng = np.random.default_rng([20_000 + seed, 0 if objective == "heldout" else 1])
-    fold_score = _fold_scorer(config.noise_folds, drng, test_pool, bench_test)
-    builder = inner.builder
-    n = len(inner.human)
-    probes: list[tuple[float, str, np.ndarray]] = []
-    for b in config.budgets:
-        masks, kinds = diagnostics.probe_masks(builder.T, round(b * n), config.probe_k, drng, builder.mode)
-        probes += [(b, kind, m) for kind, m in zip(kinds, masks, strict=True)]
-    P = np.stack([m for *_, m in probes])
-    Wp = fit_heads(inner.features.diffs, inner.labels(P), config.settings, inner.features.scale())
-    folds_mix, folds_probe = fold_score(W), fold_score(Wp)
-    pred_probe = ppm.predict(builder.transform(P))
-    full_probe = (
-        heldout_accuracy(
-            Wp @ test_pool.features.diffs.T, test_pool.human, np.ones((len(P), len(test_pool.human)), bool)
-        )
-        if test_pool is not None
-        else bench_test.score(Wp)["overall"]
+    probe_rng = np.random.default_rng([20_000 + seed, 0 if objective == "heldout" else 1])
+    fold_score = _fold_scorer(config.noise_folds, probe_rng, test_pool, bench_test)
+    probes = _probe_masks(inner, config, probe_rng)
+    probe_stack = np.stack([mask for *_, mask in probes])
+    probe_heads = fit_heads(
+        inner.features.diffs, inner.labels(probe_stack), config.settings, inner.features.scale()
     )
     loop_share = loop.masks.mean(axis=1)
-    meta = {
+    shared = {
         "ppm_spearman": (getattr(ppm, "metrics_", None) or {}).get("spearman"),
         "share_spearman": diagnostics.spearman(loop_share, loop.scores[objective]["score"]),
     }
+    mix_extras = _mix_extras(inner.builder, ppm, mixes, fold_score(mix_heads), probes, config.budgets, shared)
+    probe_rows = _probe_rows(
+        probes,
+        fold_score(probe_heads),
+        ppm.predict(inner.builder.transform(probe_stack)),
+        _score_heads(probe_heads, test_pool, bench_test),
+        {"seed": seed, "objective": objective, **shared},
+    )
+    return mix_extras + probe_rows
+
+
+def _probe_masks(inner: RoutingPool, config: ExperimentConfig, rng: np.random.Generator) -> list[tuple]:
+    """(budget, kind, mask) for ``probe_k`` same-budget candidates of each kind at every budget."""
+    pool_size = len(inner.human)
+    probes: list[tuple[float, str, np.ndarray]] = []
+    for budget in config.budgets:
+        masks, kinds = diagnostics.probe_masks(
+            inner.builder.T, round(budget * pool_size), config.probe_k, rng, inner.builder.mode
+        )
+        probes += [(budget, kind, mask) for kind, mask in zip(kinds, masks, strict=True)]
+    return probes
+
+
+def _mix_extras(builder, ppm, mixes, mix_folds, probes, budgets, shared: dict) -> list[dict]:
+    """Per mix: its fold scores, its predicted score and, for routed and random mixes, where its mask lies
+    among the uniform probes of its budget (and, for routers, how much it agrees with the other routers)."""
     uniform = {
-        b: np.stack([m for bb, k, m in probes if bb == b and k == diagnostics.UNIFORM])
-        for b in config.budgets
+        budget: np.stack([mask for at, kind, mask in probes if at == budget and kind == diagnostics.UNIFORM])
+        for budget in budgets
     }
     routed = {
-        b: [m for method, _, bb, m, _ in mixes if method == "routed" and bb == b] for b in config.budgets
+        budget: [mask for method, _, at, mask, _ in mixes if method == "routed" and at == budget]
+        for budget in budgets
     }
     extras = []
-    for (method, _, b, m, pred), folds in zip(mixes, folds_mix, strict=True):
-        extra = {"fold_scores": folds.tolist(), **meta}
-        if m is not None:
+    for (method, _, budget, mask, predicted), folds in zip(mixes, mix_folds, strict=True):
+        extra = {"fold_scores": folds.tolist(), **shared}
+        if mask is not None:
             extra["predicted"] = (
-                float(ppm.predict(builder.transform(m[None, :]))[0]) if pred is None else pred
+                float(ppm.predict(builder.transform(mask[None, :]))[0]) if predicted is None else predicted
             )
         if method in ("routed", "random"):
             extra["geometry"] = diagnostics.mask_geometry(
-                m, uniform[b], builder.counts(m[None, :])[0], builder.counts(uniform[b]), builder.tag_names
+                mask,
+                uniform[budget],
+                builder.counts(mask[None, :])[0],
+                builder.counts(uniform[budget]),
+                builder.tag_names,
             )
-            others = [r for r in routed[b] if r is not m]
-            if method == "routed" and others:  # how much this router agrees with the other routers
+            other_routers = [other for other in routed[budget] if other is not mask]
+            if method == "routed" and other_routers:
                 extra["geometry"]["overlap_routed"] = float(
-                    diagnostics.mask_overlaps(np.stack([m, *others]))[0]
+                    diagnostics.mask_overlaps(np.stack([mask, *other_routers]))[0]
                 )
         extras.append(extra)
-    for (b, kind, m), folds, pred, score in zip(probes, folds_probe, pred_probe, full_probe, strict=True):
-        extras.append(
-            {
-                "seed": seed,
-                "objective": objective,
-                "method": diagnostics.PROBE,
-                "strategy": kind,
-                "budget": b,
-                "score": float(score),
-                "predicted": float(pred),
-                "human_share": float(m.mean()),
-                "fold_scores": folds.tolist(),
-                **meta,
-            }
-        )
     return extras
+
+
+def _probe_rows(probes, probe_folds, predicted, scores, shared: dict) -> list[dict]:
+    """One result row per probe mask."""
+    return [
+        {
+            "method": diagnostics.PROBE,
+            "strategy": kind,
+            "budget": budget,
+            "score": float(score),
+            "predicted": float(prediction),
+            "human_share": float(mask.mean()),
+            "fold_scores": folds.tolist(),
+            **shared,
+        }
+        for (budget, kind, mask), folds, prediction, score in zip(
+            probes, probe_folds, predicted, scores, strict=True
+        )
+    ]
 
 
 PAIRED = ("routed", "routed-paper", "oracle")  # methods compared with the random mixes of their budget
