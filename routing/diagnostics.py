@@ -152,32 +152,50 @@ def mask_geometry(
     mask's: ``reference_max_abs_z``); top_tags: the tags furthest from random.
     """
     mask = np.asarray(mask, dtype=bool)
-    reference = np.atleast_2d(np.asarray(reference, dtype=bool))
-    b = int(mask.sum())
-    C = np.atleast_2d(np.asarray(reference_counts, dtype=np.float64))
-    sd = C.std(axis=0, ddof=1) if len(C) > 1 else np.zeros(C.shape[1])
-    vary = sd > 0
-    z = (np.asarray(counts, dtype=np.float64).ravel() - C.mean(axis=0))[vary] / sd[vary]
-    ref_z, ref_max = [], []
-    for j in range(len(C)):  # leave-one-out, so the reference is judged like the routed mask
-        rest = np.delete(C, j, axis=0)
-        s = rest.std(axis=0, ddof=1)
-        ok = vary & (s > 0)
-        if ok.any() and len(rest) > 1:
-            zj = (C[j] - rest.mean(axis=0))[ok] / s[ok]
-            ref_z.append(float(np.sqrt(np.mean(zj**2))))
-            ref_max.append(float(np.abs(zj).max()))
-    tag_names = [n for n, v in zip(names, vary, strict=True) if v] if names is not None else None
-    top = np.argsort(-np.abs(z))[:3]
+    budget = int(mask.sum())
+    reference_counts = np.atleast_2d(np.asarray(reference_counts, dtype=np.float64))
+    spread = (
+        reference_counts.std(axis=0, ddof=1)
+        if len(reference_counts) > 1
+        else np.zeros(reference_counts.shape[1])
+    )
+    varying = spread > 0
+    z = (np.asarray(counts, dtype=np.float64).ravel() - reference_counts.mean(axis=0))[varying] / spread[
+        varying
+    ]
+    reference_z_rms, reference_max_z = _leave_one_out_z(reference_counts, varying)
+    varying_names = (
+        [name for name, kept in zip(names, varying, strict=True) if kept] if names is not None else None
+    )
+    furthest = np.argsort(-np.abs(z))[:3]
     return {
-        "budget": b,
-        "expected_overlap": b / mask.size,
+        "budget": budget,
+        "expected_overlap": budget / mask.size,
         "count_z_rms": float(np.sqrt(np.mean(z**2))) if z.size else 0.0,
-        "reference_z_rms": float(np.mean(ref_z)) if ref_z else math.nan,
+        "reference_z_rms": float(np.mean(reference_z_rms)) if reference_z_rms else math.nan,
         "max_abs_z": float(np.abs(z).max()) if z.size else 0.0,
-        "reference_max_abs_z": float(np.mean(ref_max)) if ref_max else math.nan,
-        "top_tags": [{"tag": tag_names[i] if tag_names else int(i), "z": float(z[i])} for i in top if z.size],
+        "reference_max_abs_z": float(np.mean(reference_max_z)) if reference_max_z else math.nan,
+        "top_tags": [
+            {"tag": varying_names[index] if varying_names else int(index), "z": float(z[index])}
+            for index in furthest
+            if z.size
+        ],
     }
+
+
+def _leave_one_out_z(reference_counts: np.ndarray, varying: np.ndarray) -> tuple[list[float], list[float]]:
+    """Each reference mask's z scores against the others (RMS and largest |z|), so that the references are
+    judged the way a routed mask is."""
+    z_rms, max_z = [], []
+    for index in range(len(reference_counts)):
+        rest = np.delete(reference_counts, index, axis=0)
+        spread = rest.std(axis=0, ddof=1)
+        usable = varying & (spread > 0)
+        if usable.any() and len(rest) > 1:
+            z = (reference_counts[index] - rest.mean(axis=0))[usable] / spread[usable]
+            z_rms.append(float(np.sqrt(np.mean(z**2))))
+            max_z.append(float(np.abs(z).max()))
+    return z_rms, max_z
 
 
 def mask_overlaps(masks: np.ndarray) -> np.ndarray:

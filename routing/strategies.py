@@ -346,41 +346,39 @@ def tag_gain_table(
     """Paper Table 12: for each tag, route n random instances that carry it (all of them when fewer),
     gain = f(x) - f(x(0)), averaged over ``trials``; rows sorted by gain, with gain / n. ``group`` says
     whether a row is one of the paper's tags or an LM-uncertainty tag (what a chart colours)."""
-    T = builder.T
-    zero = builder.transform(np.zeros((1, builder.n), bool))
-    f0 = float(ppm.predict(zero)[0])
+    all_lm = float(ppm.predict(builder.transform(np.zeros((1, builder.n), bool)))[0])
     rows = []
-    for j, name in enumerate(builder.tag_names):
-        carriers = np.nonzero(T[:, j])[0]
-        if carriers.size == 0:
-            rows.append(
-                {
-                    "tag": name,
-                    "group": _group(name),
-                    "carriers": 0,
-                    "n": 0,
-                    "gain": float("nan"),
-                    "gain_per_instance": float("nan"),
-                }
-            )
-            continue
-        m = min(n, carriers.size)
-        masks = np.zeros((trials, builder.n), dtype=bool)
-        for t in range(trials):
-            masks[t, rng.choice(carriers, size=m, replace=False)] = True
-        gain = float(np.mean(ppm.predict(builder.transform(masks)) - f0))
+    for column, name in enumerate(builder.tag_names):
+        carriers = np.nonzero(builder.T[:, column])[0]
+        routed = min(n, carriers.size)
+        gain = _carrier_gain(ppm, builder, carriers, routed, trials, rng) - all_lm if routed else float("nan")
         rows.append(
             {
                 "tag": name,
                 "group": _group(name),
                 "carriers": int(carriers.size),
-                "n": m,
+                "n": routed,
                 "gain": gain,
-                "gain_per_instance": gain / m,
+                "gain_per_instance": gain / routed if routed else float("nan"),
             }
         )
-    rows.sort(key=lambda r: -np.nan_to_num(r["gain"], nan=-np.inf))
+    rows.sort(key=lambda row: -np.nan_to_num(row["gain"], nan=-np.inf))
     return rows
+
+
+def _carrier_gain(
+    ppm: PPM,
+    builder: FeatureBuilder,
+    carriers: np.ndarray,
+    routed: int,
+    trials: int,
+    rng: np.random.Generator,
+) -> float:
+    """The mean predicted score when ``routed`` random carriers of a tag go to people, over ``trials``."""
+    masks = np.zeros((trials, builder.n), dtype=bool)
+    for trial in range(trials):
+        masks[trial, rng.choice(carriers, size=routed, replace=False)] = True
+    return float(np.mean(ppm.predict(builder.transform(masks))))
 
 
 def _group(tag: str) -> str:
