@@ -592,40 +592,58 @@ def _f(x: float, spec: str) -> str:
 
 
 def format_diagnosis(diag: dict) -> str:
+    """The diagnosis as a table per objective: one row per budget and routed strategy, then a row for all
+    budgets and the conclusion's sentences."""
     lines = ["diagnosis: why routed and random mixes of the same budget do (not) differ"]
-    for objective, d in diag.items():
-        s = d["signal"]
-        lines.append(f"\nobjective: {objective}   ({d['seeds']} seeds; sds on the score scale)")
-        lines.append(
-            f"{'budget':>7}{'spread sd':>11}{'true sd':>9}{'noise sd':>10}{'reliab.':>9}{'rho within':>12}"
-            f"  {'routed':<10}{'agree':>7}{'z(tags)':>9}{'pred gain':>11}{'meas gain':>18}{'pct p/m':>10}"
-        )
-        for b, per in d["budgets"].items():
-            sg, w = per["signal"], per["within_spearman"]
-            head = (
-                f"{float(b):>7.0%}{sg['spread_sd']:>11.4f}{sg['true_sd']:>9.4f}{sg['noise_sd']:>10.4f}"
-                f"{sg['reliability']:>9.2f}{_f(w['mean'], '+12.2f')}"
-            )
-            for i, (strategy, r) in enumerate(per["routed"].items()):
-                prefix = head if i == 0 else " " * len(head)
-                lines.append(
-                    f"{prefix}  {strategy:<10}"
-                    f"{_f(r['overlap']['mean'], '>7.0%')}{_f(r['count_z_rms']['mean'], '>9.1f')}"
-                    f"{_f(r['predicted_gain']['mean'], '>+11.4f')}"
-                    f"{_f(r['measured_gain']['mean'], '>+11.4f')} +- {_f(r['measured_gain']['sd'], '.3f')}"
-                    f"{_f(r['predicted_percentile']['mean'], '>5.0f')}/{_f(r['measured_percentile']['mean'], '<4.0f')}"
-                )
-        lines.append(
-            f"{'all':>7}{s['spread_sd']:>11.4f}{s['true_sd']:>9.4f}{s['noise_sd']:>10.4f}{s['reliability']:>9.2f}"
-            f"{_f(d['within_spearman']['mean'], '+12.2f')}   Spearman across budgets "
-            f"{_f(d['across_spearman']['mean'], '.2f')}, loop held-out {_f(d['ppm_heldout_spearman']['mean'], '.2f')}, "
-            f"human share alone {_f(d['share_only_spearman']['mean'], '.2f')}"
-        )
-        lines += [f"  - {line}" for line in d["conclusion"]]
+    for objective, per_objective in diag.items():
+        lines += _objective_lines(objective, per_objective)
     lines.append(
         "\n(true / noise sd: between-fold covariance of same-budget candidates' scores on disjoint test folds; "
-        "agree: share of a routed mask's humans the other routers also pick (unrelated masks: the budget); z(tags): rms distance of the routed "
-        "tag counts from random masks in their sds; gains vs the mean of uniform masks of the budget; pct p/m: "
-        "routed percentile among same-budget candidates, predicted / measured)"
+        "agree: share of a routed mask's humans the other routers also pick (unrelated masks: the budget); "
+        "z(tags): rms distance of the routed tag counts from random masks in their sds; gains vs the mean of "
+        "uniform masks of the budget; pct p/m: routed percentile among same-budget candidates, predicted / "
+        "measured)"
     )
     return "\n".join(lines)
+
+
+def _objective_lines(objective: str, per_objective: dict) -> list[str]:
+    signal = per_objective["signal"]
+    lines = [
+        f"\nobjective: {objective}   ({per_objective['seeds']} seeds; sds on the score scale)",
+        f"{'budget':>7}{'spread sd':>11}{'true sd':>9}{'noise sd':>10}{'reliab.':>9}{'rho within':>12}"
+        f"  {'routed':<10}{'agree':>7}{'z(tags)':>9}{'pred gain':>11}{'meas gain':>18}{'pct p/m':>10}",
+    ]
+    for budget, per_budget in per_objective["budgets"].items():
+        lines += _budget_lines(float(budget), per_budget)
+    lines.append(
+        f"{'all':>7}{_signal_columns(signal)}{_f(per_objective['within_spearman']['mean'], '+12.2f')}   "
+        f"Spearman across budgets {_f(per_objective['across_spearman']['mean'], '.2f')}, "
+        f"loop held-out {_f(per_objective['ppm_heldout_spearman']['mean'], '.2f')}, "
+        f"human share alone {_f(per_objective['share_only_spearman']['mean'], '.2f')}"
+    )
+    return lines + [f"  - {sentence}" for sentence in per_objective["conclusion"]]
+
+
+def _signal_columns(signal: dict) -> str:
+    return (
+        f"{signal['spread_sd']:>11.4f}{signal['true_sd']:>9.4f}{signal['noise_sd']:>10.4f}"
+        f"{signal['reliability']:>9.2f}"
+    )
+
+
+def _budget_lines(budget: float, per_budget: dict) -> list[str]:
+    """One line per routed strategy; the budget's signal columns on the first."""
+    head = f"{budget:>7.0%}{_signal_columns(per_budget['signal'])}{_f(per_budget['within_spearman']['mean'], '+12.2f')}"
+    lines = []
+    for position, (strategy, routed) in enumerate(per_budget["routed"].items()):
+        prefix = head if position == 0 else " " * len(head)
+        lines.append(
+            f"{prefix}  {strategy:<10}"
+            f"{_f(routed['overlap']['mean'], '>7.0%')}{_f(routed['count_z_rms']['mean'], '>9.1f')}"
+            f"{_f(routed['predicted_gain']['mean'], '>+11.4f')}"
+            f"{_f(routed['measured_gain']['mean'], '>+11.4f')} +- {_f(routed['measured_gain']['sd'], '.3f')}"
+            f"{_f(routed['predicted_percentile']['mean'], '>5.0f')}/"
+            f"{_f(routed['measured_percentile']['mean'], '<4.0f')}"
+        )
+    return lines
