@@ -214,45 +214,63 @@ def run_loop(
 ) -> LoopResult:
     """The whole loop on one pool; deterministic for a given seed."""
     settings = settings or ProxySettings()
-    rng = np.random.default_rng(seed)
     mode = pool.builder.mode
-    t0 = time.perf_counter()
-    masks = generate_candidates(pool.builder.T, k, rng, mode).masks
-    X = pool.builder.transform(masks)
-    names = pool.builder.feature_names
-    t1 = time.perf_counter()
+    started = time.perf_counter()
+    masks = generate_candidates(pool.builder.T, k, np.random.default_rng(seed), mode).masks
+    features = pool.builder.transform(masks)
+    generated = time.perf_counter()
     scores = measure(pool, masks, targets, settings, progress=progress)
-    t2 = time.perf_counter()
+    measured = time.perf_counter()
     metrics: dict[str, list[dict]] = {}
     ppms: dict[str, PPM] = {}
-    for t in targets:
-        y = scores[t.name]["score"]
-        metrics[t.name] = [evaluate_ppm(X, y, kind, seed, mode=mode.name) for kind in ppm_kinds]
-        ppm = PPM(kind=final_kind, mode=mode.name, random_state=seed).fit(X, y, feature_names=names)
-        held = next((m for m in metrics[t.name] if m["kind"] == final_kind), None)
-        if held is not None:  # held-out metrics of the same kind, on candidates the split kept out
-            ppm.metrics_ = {"spearman": held["spearman"], "rmse_x100": held["rmse_x100"], "n": held["n_test"]}
-        ppms[t.name] = ppm
-    t3 = time.perf_counter()
+    for target in targets:
+        metrics[target.name], ppms[target.name] = _fit_target_ppm(
+            features,
+            scores[target.name]["score"],
+            pool.builder.feature_names,
+            ppm_kinds,
+            final_kind,
+            seed,
+            mode,
+        )
+    fitted = time.perf_counter()
     if progress:
         progress(k, k, "PPM fitted")
     order = {
         "seed": seed,
         "candidate_rng": "numpy default_rng(seed)",
         "splits": {
-            t.name: [te.tolist() for _, te in t.splits] for t in targets if isinstance(t, HeldoutTarget)
+            target.name: [test.tolist() for _, test in target.splits]
+            for target in targets
+            if isinstance(target, HeldoutTarget)
         },
     }
-    return LoopResult(
-        masks,
-        X,
-        names,
-        scores,
-        metrics,
-        ppms,
-        {"candidates_s": t1 - t0, "train_eval_s": t2 - t1, "ppm_s": t3 - t2, "total_s": t3 - t0},
-        order,
-    )
+    timings = {
+        "candidates_s": generated - started,
+        "train_eval_s": measured - generated,
+        "ppm_s": fitted - measured,
+        "total_s": fitted - started,
+    }
+    return LoopResult(masks, features, pool.builder.feature_names, scores, metrics, ppms, timings, order)
+
+
+def _fit_target_ppm(
+    features: np.ndarray,
+    scores: np.ndarray,
+    names: list[str],
+    ppm_kinds: Sequence[str],
+    final_kind: str,
+    seed: int,
+    mode,
+) -> tuple[list[dict], PPM]:
+    """Held-out metrics of every PPM kind on the candidates, and the final kind fitted on all of them, carrying
+    the held-out metrics of its own kind (measured on candidates the split kept out)."""
+    metrics = [evaluate_ppm(features, scores, kind, seed, mode=mode.name) for kind in ppm_kinds]
+    ppm = PPM(kind=final_kind, mode=mode.name, random_state=seed).fit(features, scores, feature_names=names)
+    held = next((row for row in metrics if row["kind"] == final_kind), None)
+    if held is not None:
+        ppm.metrics_ = {"spearman": held["spearman"], "rmse_x100": held["rmse_x100"], "n": held["n_test"]}
+    return metrics, ppm
 
 
 def pool_from_instances(
