@@ -127,6 +127,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("HYBRIDPREF_CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# The request hot paths run prepared queries (annotation/api/prepared.py: compiled once per process). Under
+# test every run is also compiled afresh and compared, so a prepared query that would differ fails a test.
+PREPARED_QUERIES_VERIFY = env.bool("HYBRIDPREF_VERIFY_PREPARED_QUERIES", default=HYBRIDPREF_ENV == "test")
 
 # Cache: live job progress. Redis when REDIS_URL is set, else files in the data directory (shared by
 # the web process and the worker, which a per-process memory cache would not be).

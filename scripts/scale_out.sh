@@ -47,7 +47,7 @@ $PY manage.py migrate --noinput
 
 for k in $(seq 0 $((WEB_PROCESSES - 1))); do
   port=$((BASE_PORT + k))
-  .venv/bin/gunicorn platform.wsgi:application --bind "$BIND:$port" --workers "$WEB_WORKERS" --timeout 120 \
+  .venv/bin/gunicorn -c platform/gunicorn.conf.py platform.wsgi:application --bind "$BIND:$port" --workers "$WEB_WORKERS" \
     --access-logfile - --log-level warning &
   pids+=($!)
   echo "web $k: http://$BIND:$port/ (pid $!)"

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from django.db.models import Exists, JSONField, OuterRef, QuerySet, Subquery
 
 from annotation import permissions
+from annotation.api.prepared import prepared
 from annotation.models import Project, ProjectMembership, ProjectRole, UserProfile
-from annotation.routes import latest_run_subquery
+from annotation.routes import latest_run_subquery, routing_source
 from annotation.workflow.models import QualificationAttempt, WorkflowSettings
 from annotation.workflow.settings_store import settings_for
 
@@ -58,16 +59,22 @@ def with_annotator_facts(projects: QuerySet[Project], user) -> QuerySet[Project]
     )
 
 
+def _named_with_facts(name: str, user_id: int) -> QuerySet[Project]:
+    return with_annotator_facts(Project.objects.filter(name=name), user_id)[:1]
+
+
 def annotator_project(user, name: str) -> Project | None:
     """The named project read with the annotator facts, when ``user`` is one of its annotators.
 
     Annotator membership implies the project is visible, so this one query replaces the visibility check on
-    the annotator's hot path; anyone else (None) goes through ``permissions.visible_projects``.
+    the annotator's hot path; anyone else (None) goes through ``permissions.visible_projects``. Every task
+    request asks it, so it is a prepared query (compiled once per process).
     """
     if not user.is_authenticated:
         return None
-    found = with_annotator_facts(Project.objects.filter(name=name), user).first()
-    return found if found is not None and found.wf_annotator else None
+    key = ("annotator-project", routing_source() is not None)
+    found = prepared(key, _named_with_facts, name=name, user_id=user.pk)
+    return found[0] if found and found[0].wf_annotator else None
 
 
 def annotating(user, project: Project) -> Annotating:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import random
 import secrets
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -45,6 +45,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from annotation.api.prepared import prepared
 from annotation.models import HumanLabel, Instance, Project
 from annotation.workflow import quota as counters
 from annotation.workflow.access import Annotating, NotAllowed, annotating
@@ -120,6 +121,7 @@ def instance_domain(instance: Instance) -> str | None:
 
 
 def _yours(user) -> QuerySet:
+    """This person's assignment of the instance of the quota row (``user``: a user or a user id)."""
     return Assignment.objects.filter(instance=OuterRef("instance_id"), user=user)
 
 
@@ -141,8 +143,7 @@ def _not_done_by(rows: QuerySet, user) -> QuerySet:
     return rows.exclude(Exists(_yours(user).filter(status__in=held))).exclude(Exists(labelled))
 
 
-def _quota_open(rows: QuerySet, project: Project, domains: list[str]) -> QuerySet:
-    quota = quotas(project)
+def _quota_open(rows: QuerySet, normal_quota: int, expert_quota: int, domains: list[str]) -> QuerySet:
     as_expert = (
         Case(
             When(instance__metadata__domain__in=domains, then=Value(True)),
@@ -153,23 +154,61 @@ def _quota_open(rows: QuerySet, project: Project, domains: list[str]) -> QuerySe
         else Value(False, output_field=BooleanField())
     )
     return rows.annotate(as_expert=as_expert).filter(
-        Q(as_expert=False, normal__lt=quota[Tier.NORMAL]) | Q(as_expert=True, expert__lt=quota[Tier.EXPERT])
+        Q(as_expert=False, normal__lt=normal_quota) | Q(as_expert=True, expert__lt=expert_quota)
     )
 
 
-def _routed(ctx: Annotating, source: HumanSource) -> QuerySet:
+def _routed(project_id: int, source: HumanSource) -> QuerySet:
     gold = GoldAnswer.objects.filter(instance=OuterRef("instance_id"))
     return (
-        QuotaState.objects.filter(project=ctx.project)
+        QuotaState.objects.filter(project=project_id)
         .filter(source.contains("instance_id"))
         .exclude(Exists(gold))
     )
 
 
+def _open_rows(
+    source: HumanSource, project_id: int, user_id: int, normal: int, expert: int, domains: list[str]
+) -> QuerySet:
+    rows = _not_done_by(_routed(project_id, source), user_id)
+    return _quota_open(rows, normal, expert, domains).order_by("pk")
+
+
 def candidates(ctx: Annotating, source: HumanSource) -> QuerySet:
     """Stages 3-6 as one query over quota rows, oldest instance first."""
-    rows = _not_done_by(_routed(ctx, source), ctx.user)
-    return _quota_open(rows, ctx.project, ctx.expert_domains).order_by("pk")
+    quota = quotas(ctx.project)
+    return _open_rows(
+        source, ctx.project.pk, ctx.user.pk, quota[Tier.NORMAL], quota[Tier.EXPERT], ctx.expert_domains
+    )
+
+
+def _first_free_candidate(ctx: Annotating, source: HumanSource) -> QuotaState | None:
+    """The first open candidate's quota row that nobody else is locking, locked (stages 3-7, one query).
+
+    Asked on every new lease, so it is a prepared query: compiled once per process for each kind of source
+    (routing run or researcher queue) and number of expert domains, then run with this request's values.
+    """
+    quota = quotas(ctx.project)
+    values: dict = {
+        "project_id": ctx.project.pk,
+        "user_id": ctx.user.pk,
+        "normal": quota[Tier.NORMAL],
+        "expert": quota[Tier.EXPERT],
+    }
+    if ctx.expert_domains:
+        values["domains"] = ctx.expert_domains
+    if source.run_id is not None:
+        values["run_id"] = source.run_id
+
+    def build(run_id: int | None = None, domains: list[str] = (), **ids) -> QuerySet:
+        of_run = source if run_id is None else replace(source, run_id=run_id)
+        rows = _open_rows(of_run, domains=list(domains), **ids)
+        locked = rows.select_related("instance").select_for_update(skip_locked=True, of=("self",))
+        return _with_previous(locked, ids["user_id"])[:1]
+
+    key = ("first-free-candidate", source.run_id is not None, len(ctx.expert_domains))
+    found = prepared(key, build, **values)
+    return found[0] if found else None
 
 
 def _stages(ctx: Annotating, source: HumanSource) -> list[Stage]:
@@ -191,7 +230,7 @@ def explain(ctx: Annotating) -> list[Stage]:
     source = instances_for_people(ctx.project, ctx.latest_run)
     _sync_rows(ctx, source)
     stages = _stages(ctx, source)
-    routed = _routed(ctx, source)
+    routed = _routed(ctx.project.pk, source)
     stages[0].remaining = routed.count()
     stages[1].remaining = _not_done_by(routed, ctx.user).count()
     stages[2].remaining = candidates(ctx, source).count()
@@ -262,15 +301,19 @@ def _write_lease(ctx: Annotating, row: QuotaState, tier: str, now: datetime, rng
     return Assignment.objects.create(instance=instance, user=ctx.user, **fields)
 
 
-def _held_and_expired(user, now: datetime) -> list[Assignment]:
-    """This person's active leases and (a bounded batch of) everybody's expired ones, in one query."""
-    mine_first = Case(When(user_id=user.pk, then=Value(0)), default=Value(1), output_field=IntegerField())
-    return list(
+def _active_mine_or_expired(user_id: int, now: datetime) -> QuerySet:
+    mine_first = Case(When(user_id=user_id, then=Value(0)), default=Value(1), output_field=IntegerField())
+    return (
         Assignment.objects.filter(status=Status.ACTIVE)
-        .filter(Q(expires_at__lte=now) | Q(user=user))
+        .filter(Q(expires_at__lte=now) | Q(user=user_id))
         .select_related("instance")
         .order_by(mine_first, "expires_at")[:EXPIRED_PER_REQUEST]
     )
+
+
+def _held_and_expired(user, now: datetime) -> list[Assignment]:
+    """This person's active leases and (a bounded batch of) everybody's expired ones, in one prepared query."""
+    return prepared(("held-and-expired",), _active_mine_or_expired, user_id=user.pk, now=now)
 
 
 def reclaim_expired(leases: list[Assignment], now: datetime) -> int:
@@ -329,12 +372,7 @@ def _gold(ctx: Annotating, now: datetime, rng, stages: list[Stage]) -> TaskChoic
 def _lease_one(ctx: Annotating, source: HumanSource, now: datetime, rng, stages: list[Stage]):
     """Lock the first unlocked open candidate and lease it: a TaskChoice, or None when none was free."""
     with transaction.atomic():
-        row = (
-            _with_previous(candidates(ctx, source), ctx.user)
-            .select_related("instance")
-            .select_for_update(skip_locked=True, of=("self",))
-            .first()
-        )
+        row = _first_free_candidate(ctx, source)
         if row is None:
             return None
         tier = Tier.EXPERT if row.as_expert else Tier.NORMAL
@@ -405,15 +443,23 @@ def _check_token(assignment: Assignment, lease_token: str) -> None:
         )
 
 
+def _assignment_to_lock(assignment_id: int, user_id: int, project_id: int) -> QuerySet:
+    mine = Assignment.objects.filter(pk=assignment_id, user=user_id, instance__project=project_id)
+    return mine.select_for_update(of=("self",)).order_by("pk")[:1]
+
+
 def _lock_assignment(assignment_id: int, ctx: Annotating) -> Assignment:
-    found = (
-        Assignment.objects.select_for_update(of=("self",))
-        .filter(pk=assignment_id, user=ctx.user, instance__project=ctx.project)
-        .first()
+    """The caller's assignment in this project, locked (a prepared query: every submit asks it)."""
+    found = prepared(
+        ("assignment-to-lock",),
+        _assignment_to_lock,
+        assignment_id=assignment_id,
+        user_id=ctx.user.pk,
+        project_id=ctx.project.pk,
     )
-    if found is None:
+    if not found:
         raise TaskError("No such task of yours.", 404)
-    return found
+    return found[0]
 
 
 def _finished_already(assignment: Assignment) -> None:

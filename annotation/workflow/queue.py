@@ -21,10 +21,21 @@ UNKNOWN = object()
 
 @dataclass
 class HumanSource:
-    instances: QuerySet[Instance]
+    """Which instances need people: a routing run's human decisions, or the researcher's queue."""
+
+    project_id: int
     description: str
     key: str  # 'run:<id>' or 'queue': what the quota rows were built for
     run_id: int | None = None
+
+    @property
+    def instances(self) -> QuerySet[Instance]:
+        """The instances themselves (built when asked: the task hot path needs only ``contains``)."""
+        if self.run_id is not None:
+            ids = routing_source().human_decisions(self.run_id).values("instance_id")
+        else:
+            ids = HumanQueueEntry.objects.filter(project=self.project_id).values("instance_id")
+        return Instance.objects.filter(project=self.project_id, pk__in=ids)
 
     def contains(self, instance_ref: str = "pk") -> Exists:
         """An indexed EXISTS that is true when the instance named by ``OuterRef(instance_ref)`` is in here."""
@@ -39,17 +50,8 @@ def instances_for_people(project: Project, run_id: int | None | object = UNKNOWN
     """The instances that need people; ``run_id`` is the latest routing run when the caller read it already."""
     run = latest_run_id(project) if run_id is UNKNOWN else run_id
     if run is not None:
-        ids = routing_source().human_decisions(run).values("instance_id")
-        return HumanSource(
-            Instance.objects.filter(project=project, pk__in=ids),
-            f"routed-to-humans by routing run #{run}",
-            f"run:{run}",
-            run,
-        )
-    ids = HumanQueueEntry.objects.filter(project=project).values("instance_id")
-    return HumanSource(
-        Instance.objects.filter(project=project, pk__in=ids), "chosen for people by a researcher", "queue"
-    )
+        return HumanSource(project.pk, f"routed-to-humans by routing run #{run}", f"run:{run}", run)
+    return HumanSource(project.pk, "chosen for people by a researcher", "queue")
 
 
 def add_to_queue(project: Project, instances: list[Instance], user=None) -> int:

@@ -279,6 +279,25 @@ def edit_page(request: HttpRequest, project: str, task: int) -> HttpResponse:
     return render(request, "workflow/task.html", context)
 
 
+def _latest_skips(project: Project, limit: int = 500) -> list[dict]:
+    """The project's latest skipped tasks, newest first, with the reason given."""
+    reasons = dict(SkipReason.choices)
+    skips = (
+        Assignment.objects.filter(instance__project=project, status=Assignment.Status.SKIPPED)
+        .select_related("instance", "user")
+        .order_by("-finished_at")[:limit]
+    )
+    return [
+        {
+            "instance": a.instance.external_id,
+            "user": a.user.username,
+            "at": a.finished_at,
+            "reason": reasons.get(a.skip_reason, a.skip_reason or "no reason given"),
+        }
+        for a in skips
+    ]
+
+
 @login_required
 @strict_csp
 def progress_page(request: HttpRequest, project: str) -> HttpResponse:
@@ -289,14 +308,7 @@ def progress_page(request: HttpRequest, project: str) -> HttpResponse:
     quota = tasks.quotas(project_obj)
     rows = list(tasks.instance_progress(project_obj)[:2000])
     done = sum(min(r.done_normal, quota["normal"]) + min(r.done_expert, quota["expert"]) for r in rows)
-    reasons = dict(SkipReason.choices)
-    skipped = [
-        {"instance": a.instance.external_id, "user": a.user.username, "at": a.finished_at,
-         "reason": reasons.get(a.skip_reason, a.skip_reason or "no reason given")}
-        for a in Assignment.objects.filter(instance__project=project_obj, status=Assignment.Status.SKIPPED)
-        .select_related("instance", "user")
-        .order_by("-finished_at")[:500]
-    ]  # fmt: skip
+    skipped = _latest_skips(project_obj)
     return render(
         request,
         "workflow/progress.html",
