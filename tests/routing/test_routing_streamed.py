@@ -188,3 +188,14 @@ def test_route_queries_do_not_grow_with_instances(project, monkeypatch, tmp_path
             route_project(pool, artifact, 0.5, "top_k")
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
+
+
+@pytest.mark.django_db
+def test_an_instance_without_a_current_tag_is_named(pools):
+    from routing.app.models import TagValue
+    from routing.app.services import RoutingError, project_tag_table
+
+    first = min(pools.instances.values_list("id", flat=True))
+    TagValue.objects.filter(instance_id=first, tag="rouge").exclude(extractor_version="stale").delete()
+    with pytest.raises(RoutingError, match=rf"1 instances lack textual tags \(first ids \[{first}\]\)"):
+        project_tag_table(pools, RECOMMENDED)
