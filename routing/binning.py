@@ -97,6 +97,12 @@ def textual_bins(textual: Mapping[str, np.ndarray], edges: LengthEdges) -> np.nd
     return np.concatenate(cols, axis=1)
 
 
+def descriptive_row(answers: Mapping | None, names: Sequence[str] = DESCRIPTIVE_FEATURES) -> list[bool]:
+    """One instance's descriptive features in ``names`` order, from its tagger answers (None: none fire)."""
+    feats = features_of(answers)  # type: ignore[arg-type]
+    return [feats.get(name, False) for name in names]
+
+
 @dataclass
 class TagTable:
     """Everything known about the tags of a pool: raw textual values, descriptive features, length edges.
@@ -146,8 +152,8 @@ class TagTable:
         names = tuple(descriptive_names)
         desc = np.zeros((n, len(names)), dtype=bool)
         for i, a in enumerate(answers):
-            feats = features_of(a)
-            desc[i] = [feats.get(name, False) for name in names]
+            if a is not None:  # no record: no feature fires (a million Nones cost nothing)
+                desc[i] = descriptive_row(a, names)
         textual = {k: np.asarray(v, dtype=np.float64) for k, v in textual.items()}
         return cls(list(instance_ids), textual, desc, names, edges, dict(tag_versions or {}), uncertainty)
 

@@ -4,30 +4,41 @@ table, fit/register PPMs, route a project and record the decisions, tag-gain rep
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count, Max, Min, Q, QuerySet
 
 from annotation.judging.models import LMJudgment, PromptTagRecord
 from annotation.models import Instance, LMLabel, Project
 from models.lm.judge import reconcile
 from routing.binning import LengthEdges as CoreLengthEdges
-from routing.binning import TagTable
+from routing.binning import TagTable, descriptive_row
 from routing.config import Mode, get_mode, replace
+from routing.descriptive import DESCRIPTIVE_FEATURES
 from routing.features import FeatureBuilder
 from routing.ppm import PPM
 from routing.strategies import resolve_budget, route, tag_gain_table
 from routing.textual import LENGTH_TAGS, TAG_NAMES, TextPair, compute_textual_tags, tag_version
-from routing.uncertainty import UNCERTAINTY_FEATURES, JudgeReading, margin_of, uncertainty_table
+from routing.uncertainty import (
+    UNCERTAINTY_FEATURES,
+    JudgeReading,
+    MarginEdges,
+    UncertaintyTable,
+    margin_of,
+    uncertainty_table,
+)
 
 from .models import LengthEdges, PPMArtifact, RoutingDecision, RoutingRun, TagValue
 
 EXTRACTOR = "textual"
+STREAM_ROWS = 20_000  # rows per round trip when a whole project's rows are read: memory does not grow with N
+DECISION_BATCH = 5_000  # routing decisions per INSERT
 
 
 class RoutingError(Exception):
@@ -113,14 +124,18 @@ def _length_version(mode: Mode) -> str:
     return "|".join(tag_version(t, mode) for t in LENGTH_TAGS)
 
 
-def ensure_length_edges(project: Project, mode: Mode, refit: bool = False) -> CoreLengthEdges:
-    """The project's stored length edges, fitted on all its instances the first time (or when ``refit``)."""
+def ensure_length_edges(
+    project: Project, mode: Mode, refit: bool = False, textual: dict[str, np.ndarray] | None = None
+) -> CoreLengthEdges:
+    """The project's stored length edges, fitted on all its instances the first time (or when ``refit``).
+    ``textual``: the project's values of (at least) the length tags when the caller has read them already."""
     version = _length_version(mode)
     stored = LengthEdges.objects.filter(project=project, version=version).first()
     if stored is not None and not refit:
         return CoreLengthEdges.from_json(stored.edges)
-    textual, ids = _textual_arrays(project, mode, LENGTH_TAGS)
-    if not ids:
+    if textual is None or not set(LENGTH_TAGS) <= set(textual):
+        textual, _ = _textual_arrays(project, mode, LENGTH_TAGS)
+    if not len(next(iter(textual.values()))):
         raise RoutingError(f"project {project.name!r}: no tagged instances to fit length edges on")
     edges = CoreLengthEdges.fit(textual)
     LengthEdges.objects.update_or_create(
@@ -129,42 +144,88 @@ def ensure_length_edges(project: Project, mode: Mode, refit: bool = False) -> Co
     return edges
 
 
+def _chunks(rows: QuerySet, size: int = STREAM_ROWS) -> Iterator[list]:
+    """A values_list query read ``size`` rows at a time (a server-side cursor on PostgreSQL), so that reading
+    a million-instance project never holds its rows as Python objects all at once."""
+    stream = rows.iterator(chunk_size=size)
+    while chunk := list(islice(stream, size)):
+        yield chunk
+
+
+def _rows_of(ids: np.ndarray, instance_ids: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(row in ``ids``, known) of each instance: ``ids`` is sorted, so a binary search replaces a dict of a
+    million entries; an instance created after ``ids`` was read is not known and is left out."""
+    wanted = np.asarray(instance_ids, dtype=np.int64)
+    rows = np.searchsorted(ids, wanted)
+    known = rows < len(ids)
+    known[known] = ids[rows[known]] == wanted[known]
+    return rows, known
+
+
 def _textual_arrays(
     project: Project, mode: Mode, tags: Sequence[str]
-) -> tuple[dict[str, np.ndarray], list[int]]:
-    """Raw values of ``tags`` (current versions) for the project's instances, which must all have them."""
-    versions = {t: tag_version(t, mode) for t in tags}
-    ids = list(project.instances.order_by("id").values_list("id", flat=True))
-    index = {i: k for k, i in enumerate(ids)}
-    arrays = {t: np.full(len(ids), np.nan) for t in tags}
-    rows = TagValue.objects.filter(instance__project=project, tag__in=list(tags)).values_list(
-        "instance_id", "tag", "value", "extractor_version"
-    )
-    for inst_id, tag, value, version in rows:
-        if versions[tag] == version:
-            arrays[tag][index[inst_id]] = value
-    missing = sorted({ids[k] for t in tags for k in np.nonzero(np.isnan(arrays[t]))[0]})
-    if missing:
-        raise RoutingError(
-            f"project {project.name!r}: {len(missing)} instances lack textual tags (first ids {missing[:5]}); "
-            f"run `manage.py compute_tags {project.name}`"
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Raw values of ``tags`` (current versions) for the project's instances (ids in id order), which must
+    all have them. One grouped query gives one row per instance with a column per tag (a million rows, not
+    nine million), read in chunks into float arrays (a missing value is NaN)."""
+    columns = {
+        f"tag{k}": Max(
+            "tag_values__value",
+            filter=Q(tag_values__tag=tag, tag_values__extractor_version=tag_version(tag, mode)),
         )
-    return arrays, ids
+        for k, tag in enumerate(tags)
+    }
+    rows = project.instances.order_by("id").annotate(**columns).values_list("id", *columns)
+    id_blocks, value_blocks = [np.zeros(0, dtype=np.int64)], [np.zeros((0, len(tags)))]
+    for chunk in _chunks(rows):
+        id_blocks.append(np.fromiter((row[0] for row in chunk), dtype=np.int64, count=len(chunk)))
+        value_blocks.append(np.array([row[1:] for row in chunk], dtype=np.float64).reshape(len(chunk), -1))
+    ids, values = np.concatenate(id_blocks), np.concatenate(value_blocks)
+    del value_blocks
+    lacking = np.isnan(values).any(axis=1)
+    if lacking.any():
+        missing = ids[lacking]
+        raise RoutingError(
+            f"project {project.name!r}: {len(missing)} instances lack textual tags (first ids "
+            f"{missing[:5].tolist()}); run `manage.py compute_tags {project.name}`"
+        )
+    return {tag: values[:, k].copy() for k, tag in enumerate(tags)}, ids
+
+
+def _prompt_tag_rows(records: QuerySet, tagger_model: str | None, prompt_version: str | None) -> QuerySet:
+    """(instance id, answers) of these tagger records, oldest first (a later record replaces an earlier)."""
+    if tagger_model:
+        records = records.filter(model=tagger_model)
+    if prompt_version:
+        records = records.filter(prompt_version=prompt_version)
+    return records.order_by("created_at", "id").values_list("instance_id", "answers")
 
 
 def prompt_tag_answers(
     instance_ids: Sequence[int], tagger_model: str | None = None, prompt_version: str | None = None
 ) -> list[dict | None]:
     """Descriptive answers per instance from ``judging.PromptTagRecord`` (latest record; None when absent)."""
-    qs = PromptTagRecord.objects.filter(instance_id__in=list(instance_ids))
-    if tagger_model:
-        qs = qs.filter(model=tagger_model)
-    if prompt_version:
-        qs = qs.filter(prompt_version=prompt_version)
+    records = PromptTagRecord.objects.filter(instance_id__in=list(instance_ids))
     latest: dict[int, dict] = {}
-    for inst_id, answers in qs.order_by("created_at", "id").values_list("instance_id", "answers"):
+    for inst_id, answers in _prompt_tag_rows(records, tagger_model, prompt_version):
         latest[inst_id] = answers if isinstance(answers, dict) else {}
     return [latest.get(i) for i in instance_ids]
+
+
+def _descriptive_matrix(
+    project: Project, ids: np.ndarray, tagger_model: str | None, prompt_version: str | None
+) -> np.ndarray:
+    """N x D descriptive features of the project's instances (rows in ``ids`` order) from each one's latest
+    tagger record, what :func:`prompt_tag_answers` and ``TagTable.build`` give, read by project in chunks:
+    records are written oldest first, so the latest one's row is the one that stays; no answers are held."""
+    matrix = np.zeros((len(ids), len(DESCRIPTIVE_FEATURES)), dtype=bool)
+    records = PromptTagRecord.objects.filter(instance__project=project)
+    for chunk in _chunks(_prompt_tag_rows(records, tagger_model, prompt_version)):
+        at, known = _rows_of(ids, [inst_id for inst_id, _ in chunk])
+        for row, ok, (_, answers) in zip(at, known, chunk, strict=True):
+            if ok:
+                matrix[row] = descriptive_row(answers if isinstance(answers, dict) else {})
+    return matrix
 
 
 def _label_rows(instance_ids: Sequence[int], project: Project | None, **filters: Any):
@@ -182,11 +243,11 @@ def _newest_first_labels(rows) -> dict[str, dict[int, int]]:
     first stored label; an older version's label only where the newest has none)."""
     first: dict[tuple[str, str], int] = {}
     labels: dict[tuple[str, str], dict[int, int]] = {}
-    for pk, judge, version, iid, pref in rows.order_by("id").values_list(
-        "id", "judge", "prompt_version", "instance_id", "preference"
-    ):
-        first.setdefault((judge, version), pk)
-        labels.setdefault((judge, version), {})[iid] = pref
+    columns = rows.order_by("id").values_list("id", "judge", "prompt_version", "instance_id", "preference")
+    for chunk in _chunks(columns):
+        for pk, judge, version, iid, pref in chunk:
+            first.setdefault((judge, version), pk)
+            labels.setdefault((judge, version), {})[iid] = pref
     out: dict[str, dict[int, int]] = {}
     for key in sorted(first, key=first.get):  # oldest first: newer versions overwrite
         out.setdefault(key[0], {}).update(labels[key])
@@ -194,12 +255,15 @@ def _newest_first_labels(rows) -> dict[str, dict[int, int]]:
 
 
 def newest_versions(instance_ids: Sequence[int], project: Project | None = None) -> dict[str, str]:
-    """Each judge's newest prompt version among these instances' labels."""
-    first: dict[tuple[str, str], int] = {}
-    for pk, judge, version in (
-        _label_rows(instance_ids, project).order_by("id").values_list("id", "judge", "prompt_version")
-    ):
-        first.setdefault((judge, version), pk)
+    """Each judge's newest prompt version among these instances' labels (the version whose first label is
+    the latest; one grouped query)."""
+    first = {
+        (row["judge"], row["prompt_version"]): row["first"]
+        for row in _label_rows(instance_ids, project)
+        .order_by()
+        .values("judge", "prompt_version")
+        .annotate(first=Min("id"))
+    }
     return {judge: version for (judge, version), _ in sorted(first.items(), key=lambda item: item[1])}
 
 
@@ -213,9 +277,13 @@ def newest_lm_labels(
 
 def default_lm_judge(project: Project) -> str | None:
     """The judge with the most LM labels in the project (None when it has none)."""
-    counts: dict[str, int] = {}
-    for judge in LMLabel.objects.filter(instance__project=project).values_list("judge", flat=True):
-        counts[judge] = counts.get(judge, 0) + 1
+    counts = {
+        row["judge"]: row["n"]
+        for row in LMLabel.objects.filter(instance__project=project)
+        .order_by()
+        .values("judge")
+        .annotate(n=Count("id"))
+    }
     return min(counts, key=lambda j: (-counts[j], j)) if counts else None
 
 
@@ -225,21 +293,52 @@ def lm_readings(instance_ids: Sequence[int], project: Project | None = None) -> 
     log-probability margin (mean over the orders that returned probabilities). ``project``: the instances
     are all of this project's (read by project, not by a list of ids)."""
     ids = list(instance_ids)
-    label = _newest_first_labels(_label_rows(ids, project))
-    versions = newest_versions(ids, project)
+    judges, label, orders = _lm_evidence(ids, project)
+    return [_readings_of(iid, judges, label, orders) for iid in ids]
+
+
+def _lm_evidence(instance_ids: Sequence[int], project: Project | None) -> tuple[list[str], dict, dict]:
+    """(judges, judge -> instance -> newest label, (judge, instance) -> order -> (verdict, margin)): what
+    :func:`_readings_of` reads, from LM labels and judgments streamed in chunks (by project when given)."""
+    label = _newest_first_labels(_label_rows(instance_ids, project))
+    versions = newest_versions(instance_ids, project)
     judgments = (
         LMJudgment.objects.filter(instance__project=project)
         if project
-        else LMJudgment.objects.filter(instance_id__in=ids)
+        else LMJudgment.objects.filter(instance_id__in=list(instance_ids))
+    )
+    columns = judgments.order_by("id").values_list(
+        "judge", "prompt_version", "instance_id", "order", "verdict", "logprobs", "confidence"
     )
     orders: dict[tuple[str, int], dict[str, tuple[int | None, float | None]]] = {}
-    for judge, version, iid, order, verdict, probs, conf in judgments.order_by("id").values_list(
-        "judge", "prompt_version", "instance_id", "order", "verdict", "logprobs", "confidence"
-    ):
-        if versions.get(judge, version) == version:
-            orders.setdefault((judge, iid), {})[order] = (verdict, margin_of(probs, conf))
-    judges = sorted(set(label) | {judge for judge, _ in orders})
-    return [_readings_of(iid, judges, label, orders) for iid in ids]
+    for chunk in _chunks(columns):
+        for judge, version, iid, order, verdict, probs, conf in chunk:
+            if versions.get(judge, version) == version:
+                orders.setdefault((judge, iid), {})[order] = (verdict, margin_of(probs, conf))
+    return sorted(set(label) | {judge for judge, _ in orders}), label, orders
+
+
+def project_uncertainty(project: Project, instance_ids: Sequence[int], primary: str) -> UncertaintyTable:
+    """The uncertainty tags of the project's instances (all of them, in this order), what
+    ``uncertainty_table(lm_readings(ids, project), primary)`` gives, built STREAM_ROWS instances at a time:
+    the primary judge's margins are gathered first and their edges fitted on the whole project, so no list
+    of a million readings is ever held."""
+    ids = list(instance_ids)
+    judges, label, orders = _lm_evidence(ids, project)
+    margins = []
+    for start in range(0, len(ids), STREAM_ROWS):
+        readings = [_readings_of(iid, [primary], label, orders) for iid in ids[start : start + STREAM_ROWS]]
+        margins.extend(r[primary].margin if primary in r else None for r in readings)
+    edges = MarginEdges.fit(margins)
+    del margins
+    matrix = np.zeros((len(ids), len(UNCERTAINTY_FEATURES)), dtype=bool)
+    seen: set[str] = set()
+    for start in range(0, len(ids), STREAM_ROWS):
+        readings = [_readings_of(iid, judges, label, orders) for iid in ids[start : start + STREAM_ROWS]]
+        part = uncertainty_table(readings, primary, edges)  # no edges: a chunk has too few margins too
+        matrix[start : start + len(readings)] = part.matrix
+        seen.update(part.judges)
+    return UncertaintyTable(matrix, primary, tuple(sorted(seen)), edges)
 
 
 def _readings_of(iid: int, judges: list[str], label: dict, orders: dict) -> dict[str, JudgeReading]:
@@ -274,15 +373,15 @@ def project_tag_table(
     with the most labels)."""
     mode = get_mode(mode)
     textual, ids = _textual_arrays(project, mode, TAG_NAMES)
-    edges = ensure_length_edges(project, mode)
-    answers = prompt_tag_answers(ids, tagger_model, prompt_version)
-    table = TagTable.build(ids, textual, answers, edges=edges, tag_versions=tag_versions(mode))
+    edges = ensure_length_edges(project, mode, textual=textual)
+    descriptive = _descriptive_matrix(project, ids, tagger_model, prompt_version)
+    table = TagTable(ids.tolist(), textual, descriptive, DESCRIPTIVE_FEATURES, edges, tag_versions(mode))
     if not mode.uncertainty_tags:
         return table
     lm_judge = lm_judge or default_lm_judge(project)
     if lm_judge is None:
         return table
-    return table.with_uncertainty(uncertainty_table(lm_readings(ids, project), lm_judge))
+    return table.with_uncertainty(project_uncertainty(project, table.instance_ids, lm_judge))
 
 
 def register_ppm(
@@ -360,7 +459,6 @@ def route_project(
         "info": _json_safe(result.info),
         "tagger_model": tagger_model,
     }
-    ids = builder.table.instance_ids
     with transaction.atomic():
         run = RoutingRun.objects.create(
             project=project,
@@ -371,16 +469,26 @@ def route_project(
             predicted_performance=float(result.predicted),
             params=params,
         )
-        RoutingDecision.objects.bulk_create(
-            RoutingDecision(
-                run=run,
-                instance_id=inst_id,
-                route=RoutingDecision.Route.HUMAN if result.mask[k] else RoutingDecision.Route.LM,
-                gain=float(result.gains[k]),
-            )
-            for k, inst_id in enumerate(ids)
-        )
+        _store_decisions(run, builder.table.instance_ids, result.mask, result.gains)
     return run
+
+
+def _store_decisions(run: RoutingRun, ids: Sequence[int], mask: np.ndarray, gains: np.ndarray) -> None:
+    """One decision per instance, inserted DECISION_BATCH at a time (bulk_create would first build all
+    million model objects)."""
+    human, gain = mask.tolist(), gains.astype(float).tolist()
+    for start in range(0, len(ids), DECISION_BATCH):
+        RoutingDecision.objects.bulk_create(
+            [
+                RoutingDecision(
+                    run=run,
+                    instance_id=ids[k],
+                    route=RoutingDecision.Route.HUMAN if human[k] else RoutingDecision.Route.LM,
+                    gain=gain[k],
+                )
+                for k in range(start, min(start + DECISION_BATCH, len(ids)))
+            ]
+        )
 
 
 def gain_report(
