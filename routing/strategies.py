@@ -112,7 +112,14 @@ def simulated(
     )
 
 
+# Candidate masks drawn at once are bounded by cells (masks x instances), so that drawing them costs about the
+# same memory at any pool size: 500 masks up to 100,000 instances, 50 at 1,000,000 (a few hundred MB).
+MASK_CELLS_PER_BATCH = 50_000_000
+
+
 def _simulated_masks(ppm, builder, b, rng, k, batch: int = 500) -> tuple[np.ndarray, np.ndarray]:
+    """The best of k explicit masks of budget b from the mode's generators, drawn and scored in batches."""
+    batch = max(1, min(batch, MASK_CELLS_PER_BATCH // max(1, builder.n)))
     best, best_pred, preds = None, -np.inf, []
     for start in range(0, k, batch):
         n = min(batch, k - start)
