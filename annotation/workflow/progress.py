@@ -151,10 +151,20 @@ def count_rows(project: Project, key: str, instance_ids: list[int]) -> int:
             for name in TOTALS:
                 deltas[shard_of(row.instance_id)][name] += after[name] - before[name]
             changed.append(row)
-        ProgressState.objects.bulk_update(changed, ["counted", *TIERS])
+        _store_counts(changed)
         for shard in sorted(deltas):
             _add(project.pk, key, shard, deltas[shard])
     return len(changed)
+
+
+def _store_counts(rows: list[ProgressState]) -> None:
+    """Write the recounted rows, one UPDATE per distinct (normal, expert) pair (a handful: counts run from 0
+    to the quota), instead of one CASE per row."""
+    by_counts: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for row in rows:
+        by_counts[(row.normal, row.expert)].append(row.pk)
+    for (normal, expert), ids in sorted(by_counts.items()):
+        ProgressState.objects.filter(pk__in=ids).update(counted=True, normal=normal, expert=expert)
 
 
 def add_rows(project: Project, key: str, instance_ids: Iterable[int]) -> int:
