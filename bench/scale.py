@@ -356,7 +356,10 @@ def make_annotators(project) -> list:
 
 def give_routed_work(project, people) -> int:
     """Platform labels and submitted assignments of 2 annotators on the first share of the routed instances
-    (replacing earlier ones), then the quota rows of every routed instance, counted by the real code."""
+    (replacing earlier ones), then the quota rows and progress counters of every routed instance, counted by
+    the real code (the repair command: these assignments were written past the workflow)."""
+    from django.core.management import call_command
+
     from annotation.workflow.queue import instances_for_people
     from annotation.workflow.quota import ensure_quota_rows
 
@@ -365,6 +368,8 @@ def give_routed_work(project, people) -> int:
     labelled = ids[: int(len(ids) * LABELLED_SHARE)]
     user_ids = [p.pk for p in people]
     sql("DELETE FROM workflow_quotastate WHERE project_id = %s", [project.pk])
+    sql("DELETE FROM workflow_progressstate WHERE project_id = %s", [project.pk])
+    sql("DELETE FROM workflow_progresscounter WHERE project_id = %s", [project.pk])
     sql("DELETE FROM workflow_assignment WHERE user_id = ANY(%s)", [user_ids])
     sql("DELETE FROM annotation_humanlabel WHERE annotator_id = ANY(%s)", [user_ids])
     pairs = """
@@ -392,6 +397,9 @@ def give_routed_work(project, people) -> int:
         params,
     )
     ensure_quota_rows(project, ids)
+    started = time.perf_counter()
+    call_command("rebuild_quota_counters", project.name)
+    say(f"progress counters of {len(ids):,} routed instances built in {time.perf_counter() - started:.0f} s")
     sql("VACUUM ANALYZE")
     return len(ids)
 

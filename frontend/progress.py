@@ -1,24 +1,23 @@
-"""Annotation progress of a project for the researcher's pages, in indexed aggregates.
+"""Annotation progress of a project for the researcher's pages, from the workflow's maintained counters.
 
-The workflow's ``instance_progress`` gives one row per instance (four counts each) for the per-instance
-view; summing those rows on a project of a million instances reads every one. Here the totals come from
-the submitted assignments of the routed instances, grouped once, and the number of routed instances from
-what the routing run stored (``budget`` is its count of human decisions) or the researcher queue's size.
+The totals (complete instances, submitted answers per tier) are the workflow's progress counters of the
+project's current source of instances (``annotation.workflow.progress``): a handful of indexed rows, however
+large the project. The number of routed instances comes from what the routing run stored (``budget`` is its
+count of human decisions) or the researcher queue's size. While a new routing run's rows are still being
+counted (a chunk per next-task request, or at once by ``rebuild_quota_counters``), ``counting`` says so.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, Q, Sum
-
 from annotation.models import Project
-from annotation.workflow.assignment import quotas
-from annotation.workflow.models import Assignment, HumanQueueEntry
+from annotation.workflow import progress
+from annotation.workflow.models import HumanQueueEntry
 from annotation.workflow.queue import HumanSource, instances_for_people
 from routing.app.models import RoutingRun
 
-TIERS = (Assignment.Tier.NORMAL, Assignment.Tier.EXPERT)
+TIERS = progress.TIERS
 
 
 def routed_count(project: Project, source: HumanSource) -> int:
@@ -29,26 +28,17 @@ def routed_count(project: Project, source: HumanSource) -> int:
 
 
 def project_progress(project: Project) -> dict[str, Any]:
-    """Routed instances, how many have every tier's quota of submitted answers, and submitted per tier:
-    one grouped pass over the submitted assignments of the routed instances."""
+    """Routed instances, how many have every tier's quota of submitted answers, and submitted per tier."""
     source = instances_for_people(project)
-    quota = quotas(project)
-    per_instance = (
-        Assignment.objects.filter(status=Assignment.Status.SUBMITTED)
-        .filter(source.contains("instance_id"))
-        .values("instance_id")
-        .annotate(**{tier: Count("id", filter=Q(tier=tier)) for tier in TIERS})
-        .order_by()
-    )
-    full = Q(**{f"{tier}__gte": quota[tier] for tier in TIERS})
-    totals = per_instance.aggregate(
-        done=Count("instance_id", filter=full), **{f"{tier}_sum": Sum(tier) for tier in TIERS}
-    )
+    quota = progress.tier_quotas(project)
+    totals = progress.totals(project, source.key)
     needed = routed_count(project, source)
     return {
         "quota": quota,
         "needed": needed,
         # nothing asked of people: every routed instance is done
-        "done": totals["done"] if any(quota[tier] for tier in TIERS) else needed,
-        "submitted": {tier: totals[f"{tier}_sum"] or 0 for tier in TIERS},
+        "done": totals["complete"] if any(quota[tier] for tier in TIERS) else needed,
+        "submitted": {tier: totals[tier] for tier in TIERS},
+        "counted": totals["instances"],
+        "counting": totals["instances"] < needed,
     }

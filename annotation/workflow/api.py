@@ -168,38 +168,48 @@ class HumanQueueView(ManagerMixin, APIView):
         return list({i.pk: i for i in by_id + by_ext}.values())
 
 
+def _bounded_int(params, name: str, default: int, low: int, high: int) -> int:
+    """A whole-number query parameter between ``low`` and ``high`` (a 400 naming it otherwise)."""
+    raw = params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise DRFValidationError({name: f"{name} must be a whole number, got {raw[:40]!r}"}) from None
+    if not low <= value <= high:
+        raise DRFValidationError({name: f"{name} must be between {low} and {high}, got {value}"})
+    return value
+
+
 class ProgressView(ManagerMixin, APIView):
-    """Per instance: annotations done vs needed; per annotator: done, skipped and gold figures (a skipped gold
-    item counts as a miss in ``gold_accuracy``). ``?explain=<username>``: the task-selection stages for that
-    annotator with how many instances each leaves (researcher view)."""
+    """Totals of the routed instances (maintained counters), one page of instances (``?offset=``,
+    ``?limit=`` up to 500, default 100, by instance id) with annotations done vs needed, and per annotator:
+    done, skipped and gold figures (a skipped gold item counts as a miss in ``gold_accuracy``).
+    ``?explain=<username>``: the task-selection stages for that annotator with how many instances each
+    leaves (researcher view)."""
 
     @extend_schema(request=None, responses=OpenApiTypes.OBJECT)
     def get(self, request: Request, project: str) -> Response:
         project_obj = self.get_project()
         explained = self._explain(project_obj, request.query_params.get("explain"))
-        quota = tasks.quotas(project_obj)
+        offset = _bounded_int(request.query_params, "offset", 0, 0, 10**9)
+        limit = _bounded_int(request.query_params, "limit", tasks.PAGE_SIZE, 1, tasks.MAX_PAGE_SIZE)
+        page = tasks.progress_page(project_obj, offset, limit)
+        quota = page.quota
         rows = [
-            {
-                "instance": i.external_id,
-                "domain": (i.metadata or {}).get("domain"),
-                "done_normal": i.done_normal,
-                "done_expert": i.done_expert,
-                "needed_normal": quota["normal"],
-                "needed_expert": quota["expert"],
-                "leased": i.leased,
-                "skipped": i.skipped,
-            }
-            for i in tasks.instance_progress(project_obj)
+            {**row, "needed_normal": quota["normal"], "needed_expert": quota["expert"]} for row in page.rows
         ]
-        done = sum(
-            min(r["done_normal"], r["needed_normal"]) + min(r["done_expert"], r["needed_expert"])
-            for r in rows
-        )
-        needed = len(rows) * (quota["normal"] + quota["expert"])
         body = {
-            "source": instances_for_people(project_obj).description,
-            "done": done,
-            "needed": needed,
+            "source": page.source.description,
+            "done": page.done,
+            "needed": page.needed,
+            "routed": page.totals["instances"],
+            "complete": page.totals["complete"],
+            "counting": page.counting,
+            "offset": page.offset,
+            "limit": page.limit,
+            "next_offset": page.next_offset,
             "instances": rows,
             "annotators": [q.as_dict() for q in tasks.annotator_quality(project_obj)],
         }

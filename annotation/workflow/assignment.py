@@ -47,11 +47,13 @@ from django.utils import timezone
 
 from annotation.api.prepared import prepared
 from annotation.models import HumanLabel, Instance, Project
+from annotation.workflow import progress
 from annotation.workflow import quota as counters
 from annotation.workflow.access import Annotating, NotAllowed, annotating
 from annotation.workflow.answers import validate_answer
-from annotation.workflow.models import Assignment, GoldAnswer, QuotaState
+from annotation.workflow.models import Assignment, GoldAnswer, ProgressState, QuotaState
 from annotation.workflow.queue import HumanSource, instances_for_people
+from annotation.workflow.settings_store import settings_for
 
 Status = Assignment.Status
 Tier = Assignment.Tier
@@ -241,17 +243,20 @@ def explain(ctx: Annotating) -> list[Stage]:
 
 
 def _sync_rows(ctx: Annotating, source: HumanSource) -> bool:
-    """Make quota rows for the source's instances that lack one, lowest ids first, a chunk per call.
+    """Make quota rows and progress rows for the source's instances that lack them, lowest ids first, a
+    chunk of each per call.
 
-    Returns whether rows were made. Once a source is complete its key is remembered in the settings and
-    this costs nothing; instances added to the researcher queue get their rows as they are added.
+    Returns whether quota rows were made. Once a source is complete its key is remembered in the settings
+    and this costs nothing; instances added to the researcher queue get their rows as they are added.
     """
     missing_rows = ~Exists(QuotaState.objects.filter(instance=OuterRef("pk")))
     missing = list(
         source.instances.filter(missing_rows).order_by("pk").values_list("pk", flat=True)[: counters.CHUNK]
     )
     made = counters.ensure_quota_rows(ctx.project, missing) if missing else 0
-    if len(missing) < counters.CHUNK and ctx.settings.quota_rows_for != source.key:
+    counted = progress.sync_source(ctx.project, source.key, source.instances, progress.CHUNK)
+    complete = len(missing) < counters.CHUNK and counted < progress.CHUNK
+    if complete and ctx.settings.quota_rows_for != source.key:
         ctx.settings.quota_rows_for = source.key
         ctx.settings.save(update_fields=["quota_rows_for"])
     return made > 0
@@ -487,6 +492,7 @@ def _store(assignment: Assignment, ctx: Annotating, answer: dict, client_time_ms
         is_gold=assignment.tier == Tier.GOLD,
     )
     Assignment.objects.filter(pk=assignment.pk).update(status=Status.SUBMITTED, finished_at=now, label=label)
+    progress.record_submit(assignment.instance_id, assignment.tier, quotas(ctx.project))
     return label
 
 
@@ -580,13 +586,48 @@ def annotator_progress(user, project: Project, context: Annotating | None = None
     return {**mine, "available": candidates(ctx, source).count()}
 
 
-def instance_progress(project: Project) -> QuerySet:
-    """Instances that need people, with submitted / active / skipped counts per tier (researcher view)."""
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+@dataclass
+class ProgressPage:
+    """The project's progress totals (maintained counters) and one page of its routed instances."""
+
+    source: HumanSource
+    quota: dict[str, int]
+    totals: dict[str, int]
+    counting: bool
+    rows: list[dict]
+    offset: int
+    limit: int
+
+    @property
+    def done(self) -> int:
+        """Submitted answers of the routed instances (normal and expert)."""
+        return self.totals[Tier.NORMAL] + self.totals[Tier.EXPERT]
+
+    @property
+    def needed(self) -> int:
+        return self.totals["instances"] * (self.quota[Tier.NORMAL] + self.quota[Tier.EXPERT])
+
+    @property
+    def end(self) -> int:
+        return self.offset + len(self.rows)
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.end if len(self.rows) == self.limit and self.end < self.totals["instances"] else None
+
+
+def instance_progress(project: Project, source: HumanSource, offset: int, limit: int) -> list[dict]:
+    """One page of the source's instances (by instance id) with submitted / active / skipped counts: the
+    submitted counts from the progress rows, the others by indexed subqueries on this page's rows only."""
     now = timezone.now()
 
     def count(**filters):
         sub = (
-            Assignment.objects.filter(instance=OuterRef("pk"), **filters)
+            Assignment.objects.filter(instance=OuterRef("instance_id"), **filters)
             .order_by()
             .values("instance")
             .annotate(c=Count("id"))
@@ -594,16 +635,35 @@ def instance_progress(project: Project) -> QuerySet:
         )
         return Coalesce(Subquery(sub, output_field=IntegerField()), Value(0))
 
-    return (
-        instances_for_people(project)
-        .instances.annotate(
-            done_normal=count(tier=Tier.NORMAL, status=Status.SUBMITTED),
-            done_expert=count(tier=Tier.EXPERT, status=Status.SUBMITTED),
+    rows = (
+        ProgressState.objects.filter(project=project, source_key=source.key)
+        .select_related("instance")
+        .annotate(
             leased=count(status=Status.ACTIVE, expires_at__gt=now),
             skipped=count(status=Status.SKIPPED),
         )
-        .order_by("pk")
+        .order_by("instance_id")[offset : offset + limit]
     )
+    return [
+        {
+            "instance": row.instance.external_id,
+            "domain": instance_domain(row.instance),
+            "done_normal": row.normal,
+            "done_expert": row.expert,
+            "leased": row.leased,
+            "skipped": row.skipped,
+        }
+        for row in rows
+    ]
+
+
+def progress_page(project: Project, offset: int = 0, limit: int = PAGE_SIZE) -> ProgressPage:
+    """Totals from the maintained counters (a few indexed rows) and the requested page of instances."""
+    source = instances_for_people(project)
+    totals = progress.totals(project, source.key)
+    counting = settings_for(project).quota_rows_for != source.key
+    rows = instance_progress(project, source, offset, limit)
+    return ProgressPage(source, quotas(project), totals, counting, rows, offset, limit)
 
 
 @dataclass

@@ -263,3 +263,67 @@ class QuotaState(models.Model):
     @property
     def taken(self) -> int:
         return self.normal + self.expert + self.gold
+
+
+class ProgressState(models.Model):
+    """Submitted answers of one instance per tier, for one source of instances (a routing run or the queue).
+
+    One row per (instance, source key): a routing run's human instances, or the researcher queue's, get
+    their rows when the source is first used (``progress.sync_source``). ``counted`` is set once the row's
+    counts were read from the assignments and added to the source's ``ProgressCounter`` rows; from then on
+    every submit adds to both in its transaction (``progress.record_submit``). The quota rows
+    (``QuotaState``) are a separate table on purpose: they are locked before the assignment, a submit locks
+    the assignment first, and these rows after it.
+    """
+
+    instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    source_key = models.CharField(max_length=32, help_text="'run:<id>' or 'queue'.")
+    counted = models.BooleanField(default=False)
+    normal = models.PositiveIntegerField(default=0)
+    expert = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["instance", "source_key"], name="workflow_progress_one_per_source"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["project", "source_key", "instance"], name="workflow_progress_source")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.instance_id} in {self.source_key}: normal {self.normal}, expert {self.expert}"
+
+
+class ProgressCounter(models.Model):
+    """A project's annotation totals for one source of instances, in shards summed when read.
+
+    ``instances``: counted rows of the source; ``complete``: those with every tier's quota of submitted
+    answers; ``normal`` / ``expert``: submitted answers per tier. A submit adds to the shard of its instance
+    (instance id modulo ``SHARDS``) at the end of its transaction, so concurrent submits rarely wait on one
+    row. ``rebuild_quota_counters`` recounts them from the ``ProgressState`` rows.
+    """
+
+    SHARDS = 16
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    source_key = models.CharField(max_length=32)
+    shard = models.PositiveSmallIntegerField()
+    instances = models.BigIntegerField(default=0)
+    complete = models.BigIntegerField(default=0)
+    normal = models.BigIntegerField(default=0)
+    expert = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["project", "source_key", "shard"], name="workflow_progress_counter_shard"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.project_id} {self.source_key} #{self.shard}: {self.complete} of {self.instances} complete"
+        )

@@ -14,9 +14,11 @@ from django.db.models import Exists, OuterRef, QuerySet
 from annotation.models import Instance, Project
 from annotation.routes import latest_run_id, routing_source
 from annotation.workflow.models import HumanQueueEntry
+from annotation.workflow.progress import add_rows
 from annotation.workflow.quota import ensure_quota_rows
 
 UNKNOWN = object()
+QUEUE_KEY = "queue"
 
 
 @dataclass
@@ -51,7 +53,7 @@ def instances_for_people(project: Project, run_id: int | None | object = UNKNOWN
     run = latest_run_id(project) if run_id is UNKNOWN else run_id
     if run is not None:
         return HumanSource(project.pk, f"routed-to-humans by routing run #{run}", f"run:{run}", run)
-    return HumanSource(project.pk, "chosen for people by a researcher", "queue")
+    return HumanSource(project.pk, "chosen for people by a researcher", QUEUE_KEY)
 
 
 def add_to_queue(project: Project, instances: list[Instance], user=None) -> int:
@@ -66,4 +68,5 @@ def add_to_queue(project: Project, instances: list[Instance], user=None) -> int:
     ]
     HumanQueueEntry.objects.bulk_create(new, ignore_conflicts=True)
     ensure_quota_rows(project, [entry.instance_id for entry in new])
+    add_rows(project, QUEUE_KEY, [entry.instance_id for entry in new])
     return len(new)

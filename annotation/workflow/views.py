@@ -301,25 +301,27 @@ def _latest_skips(project: Project, limit: int = 500) -> list[dict]:
 @login_required
 @strict_csp
 def progress_page(request: HttpRequest, project: str) -> HttpResponse:
-    """Researcher view: per instance, annotations done vs needed."""
+    """Researcher view: totals from the maintained counters, then a page of instances (``?offset=``)."""
     project_obj = _project(request, project)
     if not permissions.can_manage_project(request.user, project_obj):
         raise Http404("No such project.")
-    quota = tasks.quotas(project_obj)
-    rows = list(tasks.instance_progress(project_obj)[:2000])
-    done = sum(min(r.done_normal, quota["normal"]) + min(r.done_expert, quota["expert"]) for r in rows)
-    skipped = _latest_skips(project_obj)
+    try:
+        offset = max(0, min(int(request.GET.get("offset", 0)), 10**9))
+    except ValueError:
+        offset = 0
+    page = tasks.progress_page(project_obj, offset, tasks.PAGE_SIZE)
     return render(
         request,
         "workflow/progress.html",
         {
             "project": project_obj,
-            "rows": rows,
-            "quota": quota,
-            "done": done,
-            "needed": len(rows) * (quota["normal"] + quota["expert"]),
-            "skipped": skipped,
-            "source": tasks.instances_for_people(project_obj).description,
+            "page": page,
+            "rows": page.rows,
+            "quota": page.quota,
+            "done": page.done,
+            "needed": page.needed,
+            "skipped": _latest_skips(project_obj),
+            "source": page.source.description,
             "annotators": tasks.annotator_quality(project_obj),
         },
     )

@@ -101,6 +101,15 @@ def test_fifty_annotators_two_hundred_instances_quota_four(researcher):
     # display order stays balanced per instance (2 shown as stored, 2 swapped)
     swapped = Counter(labels.filter(shown_swapped=True).values_list("instance_id", flat=True))
     assert set(swapped.values()) == {QUOTA // 2}
+    # the progress counters, updated by concurrent submits on 16 shards, are exact
+    from annotation.workflow.progress import totals
+
+    assert totals(project, "queue") == {
+        "instances": N_INSTANCES,
+        "complete": N_INSTANCES,
+        "normal": N_INSTANCES * QUOTA,
+        "expert": 0,
+    }
 
 
 def _refs_by_instance(labels) -> dict[int, list[str]]:
