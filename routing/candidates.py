@@ -142,32 +142,34 @@ def generate_candidates(
     T = np.asarray(T, dtype=bool)
     N = T.shape[0]
     kinds = tuple(kinds or mode.candidate_kinds)
-    bad = [x for x in kinds if x not in KINDS]
+    bad = [kind for kind in kinds if kind not in KINDS]
     if bad:
         raise ValueError(f"unknown candidate kinds {bad}: expected some of {KINDS}")
     extremes = mode.include_extremes and budgets is None and k >= 2
     n_draw = k - 2 if extremes else k
-    b = np.asarray(budgets, dtype=np.int64) if budgets is not None else sample_budgets(n_draw, N, rng)
-    if budgets is not None and len(b) == 1 and n_draw != 1:
-        b = np.full(n_draw, int(b[0]))
-    if len(b) != n_draw:
-        raise ValueError(f"generate_candidates: {len(b)} budgets for {n_draw} candidates")
-    which = np.arange(n_draw) % len(kinds)
-    rng.shuffle(which)
+    drawn_budgets = (
+        np.asarray(budgets, dtype=np.int64) if budgets is not None else sample_budgets(n_draw, N, rng)
+    )
+    if budgets is not None and len(drawn_budgets) == 1 and n_draw != 1:
+        drawn_budgets = np.full(n_draw, int(drawn_budgets[0]))
+    if len(drawn_budgets) != n_draw:
+        raise ValueError(f"generate_candidates: {len(drawn_budgets)} budgets for {n_draw} candidates")
+    kind_of_row = np.arange(n_draw) % len(kinds)
+    rng.shuffle(kind_of_row)
     masks = np.zeros((n_draw, N), dtype=bool)
     names = [""] * n_draw
-    for j, kind in enumerate(kinds):
-        rows = np.nonzero(which == j)[0]
+    for kind_index, kind in enumerate(kinds):
+        rows = np.nonzero(kind_of_row == kind_index)[0]
         if rows.size == 0:
             continue
         if kind == "uniform":
-            masks[rows] = uniform_masks(N, b[rows], rng)
+            masks[rows] = uniform_masks(N, drawn_budgets[rows], rng)
         elif kind == "tag_group_fill":
-            masks[rows] = tag_group_fill_masks(T, b[rows], rng)
+            masks[rows] = tag_group_fill_masks(T, drawn_budgets[rows], rng)
         else:
-            masks[rows] = tag_bernoulli_masks(T, b[rows], rng)
-        for r in rows:
-            names[r] = kind
+            masks[rows] = tag_bernoulli_masks(T, drawn_budgets[rows], rng)
+        for row in rows:
+            names[row] = kind
     if extremes:
         masks = np.concatenate([np.zeros((1, N), bool), np.ones((1, N), bool), masks])
         names = ["all_lm", "all_human"] + names

@@ -260,11 +260,13 @@ def tag_project(
             instance__project=project, model=name, prompt_version=tagger.prompt_version
         ).values_list("instance_id", flat=True)
     )
-    todo = [i for i in instances if i.pk not in done]
+    todo = [instance for instance in instances if instance.pk not in done]
     unknown: Counter[str] = Counter()
     tokens = 0
-    for n, batch in enumerate(_batches(todo, batch_size)):
-        results = tagger.tag([i.prompt for i in batch], [_last_user_turn(i) for i in batch])
+    for batch_index, batch in enumerate(_batches(todo, batch_size)):
+        results = tagger.tag(
+            [instance.prompt for instance in batch], [_last_user_turn(instance) for instance in batch]
+        )
         rows = []
         for instance, result in zip(batch, results, strict=True):
             unknown.update(result.unknown)
@@ -282,8 +284,8 @@ def tag_project(
             PromptTagRecord.objects.bulk_create(rows, ignore_conflicts=True)
             _fill_expert_domains(batch, rows, name)
         if progress:
-            k = min((n + 1) * batch_size, len(todo))
-            progress(k, len(todo), f"{k}/{len(todo)} prompts tagged")
+            tagged = min((batch_index + 1) * batch_size, len(todo))
+            progress(tagged, len(todo), f"{tagged}/{len(todo)} prompts tagged")
     return {
         "tagger": name,
         "prompt_version": tagger.prompt_version,
