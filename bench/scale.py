@@ -46,11 +46,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from django.db import connections  # noqa: E402
+
 import platform_compat  # noqa: E402,F401  (the project's platform package beside the standard library's)
+from bench.scratch_db import ScratchDatabase  # noqa: E402
 
 DB_NAME = "hp_scale_bench"
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-REDIS_URL = "redis://127.0.0.1:6379/8"
+SCRATCH = ScratchDatabase(DB_NAME, "redis://127.0.0.1:6379/8")
 PROJECT = "scale"
 IMPORTED = "scale-import"
 PPM_NAME = "scale-ppm"
@@ -73,44 +75,6 @@ LIMITS = {"instances": (1_000, 2_000_000), "import_lines": (100, 1_000_000), "re
 
 
 # --------------------------------------------------------------------------- environment and database
-
-
-def bench_environment(data_dir: Path) -> dict[str, str]:
-    return {
-        "HYBRIDPREF_ENV": "dev",
-        "HYBRIDPREF_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "REDIS_URL": REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "platform.settings",
-        "LOG_LEVEL": "WARNING",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-
-
-def _server_sql(statement: str) -> list[tuple]:
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        cursor = conn.execute(statement)
-        return cursor.fetchall() if cursor.description else []
-
-
-def database_exists() -> bool:
-    return bool(_server_sql(f"SELECT 1 FROM pg_database WHERE datname = '{DB_NAME}'"))
-
-
-def recreate_database() -> None:
-    _server_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-    _server_sql(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def drop_database() -> None:
-    from django.db import connections
-
-    connections.close_all()
-    _server_sql(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 def setup_django() -> None:
@@ -557,11 +521,11 @@ def report(health: Timing, timings: list[Timing], annotating: Timing) -> tuple[i
 def main() -> None:
     args = parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="hp-scale-"))
-    env = bench_environment(data_dir)
+    env = SCRATCH.environment(data_dir)
     os.environ.update(env)
-    reuse = args.reuse and database_exists()
+    reuse = args.reuse and SCRATCH.exists()
     if not reuse:
-        recreate_database()
+        SCRATCH.recreate()
     setup_django()
     from django.contrib.auth.models import User
 
@@ -600,7 +564,8 @@ def main() -> None:
     finally:
         shutil.rmtree(data_dir, ignore_errors=True)
         if not args.keep_database:
-            drop_database()
+            connections.close_all()
+            SCRATCH.drop()
 
 
 if __name__ == "__main__":

@@ -48,11 +48,13 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from django.db import connections  # noqa: E402
+
 import platform_compat  # noqa: E402,F401  (the project's platform package beside the standard library's)
+from bench.scratch_db import ScratchDatabase  # noqa: E402
 
 DB_NAME = "hp_bench"
-PG_SERVER = "postgres://postgres@127.0.0.1:5432"
-REDIS_URL = "redis://127.0.0.1:6379/13"
+SCRATCH = ScratchDatabase(DB_NAME, "redis://127.0.0.1:6379/13")
 HOST = "127.0.0.1"
 MP_ANSWER = {
     "overall": "A-slightly",
@@ -65,39 +67,6 @@ LIMITS = {"annotators": (1, 500), "instances": (1, 100_000), "overlap": (1, 10),
 
 
 # --------------------------------------------------------------------------- environment and database
-
-
-def bench_environment(data_dir: Path) -> dict[str, str]:
-    """Settings for both this process and gunicorn: the bench database, Redis db 13, a fresh data dir."""
-    return {
-        "HYBRIDPREF_ENV": "dev",
-        "HYBRIDPREF_DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
-        "CELERY_BROKER_URL": REDIS_URL,
-        "REDIS_URL": REDIS_URL,
-        "DJANGO_SETTINGS_MODULE": "platform.settings",
-        "LOG_LEVEL": "WARNING",
-        "HF_HUB_OFFLINE": "1",
-        "TRANSFORMERS_OFFLINE": "1",
-    }
-
-
-def recreate_database() -> None:
-    """Drop and create ``hp_bench`` (a previous run's leftovers never skew this one)."""
-    import psycopg
-
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-def drop_database() -> None:
-    import psycopg
-    from django.db import connections
-
-    connections.close_all()
-    with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
 
 
 def setup_django() -> None:
@@ -673,9 +642,9 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     data_dir = Path(tempfile.mkdtemp(prefix="hybridpref-bench-web-"))
-    env = bench_environment(data_dir)
+    env = SCRATCH.environment(data_dir)
     os.environ.update(env)
-    recreate_database()
+    SCRATCH.recreate()
     setup_django()
     port = free_port()
     log = data_dir / "gunicorn.log"
@@ -686,7 +655,8 @@ def main() -> None:
     finally:
         stop_gunicorn(server)
         if not args.keep_db:
-            drop_database()
+            connections.close_all()
+            SCRATCH.drop()
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

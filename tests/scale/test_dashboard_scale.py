@@ -4,86 +4,19 @@ repairs), and on PostgreSQL no query of the dashboard reads the label or tag tab
 
 from __future__ import annotations
 
-from io import StringIO
-
 import pytest
 from django.core.management import call_command
 from django.db import connection
-from django.test.utils import CaptureQueriesContext
 
+from tests.scale.sized_projects import LARGE_TABLES, fill, page_statements, sized_project
 from tests.workflow.conftest import make_instances, qualified_annotator
 
 DASHBOARD_QUERIES = 30
 RESULTS_QUERIES = 20
+
+
 # The tables the dashboard's counts must not read row by row (the progress totals are the workflow's
 # maintained counters, so neither assignments nor routing decisions are read either).
-LARGE_TABLES = (
-    "annotation_humanlabel",
-    "annotation_lmlabel",
-    "routing_tagvalue",
-    "workflow_assignment",
-    "routing_routingdecision",
-)
-
-
-def fill(project, n: int, people: list) -> None:
-    """``n`` instances with 2 imported votes and an LM label each, one tag, a routing run sending half to
-    people, a finished tags job, and the people's submitted assignments (with labels) on a quarter."""
-    from annotation.models import HumanLabel, Job, LMLabel
-    from annotation.workflow.models import Assignment
-    from annotation.workflow.quota import ensure_quota_rows
-    from routing.app.models import PPMArtifact, RoutingDecision, RoutingRun, TagValue
-    from routing.app.tasks import TAGS_JOB
-
-    instances = make_instances(project, n)
-    HumanLabel.objects.bulk_create(
-        HumanLabel(instance=i, annotator_ref=f"r{v}", source="imported", preference=1)
-        for i in instances
-        for v in range(2)
-    )
-    LMLabel.objects.bulk_create(
-        LMLabel(instance=i, judge="j", prompt_version="v1", preference=-1) for i in instances
-    )
-    TagValue.objects.bulk_create(
-        TagValue(instance=i, tag="rouge", value=0.5, extractor="textual", extractor_version="t1")
-        for i in instances
-    )
-    Job.objects.create(kind=TAGS_JOB, project=project, status=Job.Status.SUCCEEDED, result={"instances": n})
-    ppm = PPMArtifact.objects.create(name=f"ppm-{n}", kind="quadratic", path="unused")
-    run = RoutingRun.objects.create(project=project, budget=n // 2, strategy="simulated", ppm=ppm,
-                                    predicted_performance=0.7)  # fmt: skip
-    RoutingDecision.objects.bulk_create(
-        RoutingDecision(run=run, instance=i, route="human" if k < n // 2 else "lm", gain=0.1)
-        for k, i in enumerate(instances)
-    )
-    for person in people:
-        for instance in instances[: n // 4]:
-            label = HumanLabel.objects.create(instance=instance, annotator_ref=f"user:{person.pk}",
-                                              annotator=person, preference=1)  # fmt: skip
-            Assignment.objects.create(instance=instance, user=person, tier="normal", status="submitted",
-                                      served_at=label.created_at, expires_at=label.created_at, label=label)  # fmt: skip
-    ensure_quota_rows(project, [i.pk for i in instances[: n // 2]])
-    # The assignments above were written directly, past the workflow: count the routed instances' progress
-    # rows as the first next-task after a routing run would (the repair command does all of it at once).
-    call_command("rebuild_quota_counters", project.name, stdout=StringIO())
-
-
-def _project(researcher, name: str):
-    from annotation.core.schemes import default_scheme_config
-    from annotation.models import Project, ProjectMembership
-
-    project = Project.objects.create(name=name, scheme=default_scheme_config("multipref"),
-                                     overlap={"normal": 2, "expert": 0}, created_by=researcher)  # fmt: skip
-    ProjectMembership.objects.create(project=project, user=researcher, role="researcher")
-    return project
-
-
-def _statements(client, path: str) -> list[str]:
-    with CaptureQueriesContext(connection) as captured:
-        assert client.get(path).status_code == 200
-    return [q["sql"] for q in captured.captured_queries]
-
-
 @pytest.mark.django_db
 def test_dashboard_and_progress_queries_do_not_grow_with_instances(
     client, researcher, django_assert_max_num_queries
@@ -91,13 +24,13 @@ def test_dashboard_and_progress_queries_do_not_grow_with_instances(
     client.force_login(researcher)
     counted = {}
     for n in (40, 400):
-        project = _project(researcher, f"sized-{n}")
+        project = sized_project(researcher, f"sized-{n}")
         fill(project, n, [qualified_annotator(project, f"p{n}-{k}") for k in range(2)])
         client.get(f"/projects/{project.name}/")  # sessions and caches warm
         with django_assert_max_num_queries(DASHBOARD_QUERIES):
-            dashboard = _statements(client, f"/projects/{project.name}/")
+            dashboard = page_statements(client, f"/projects/{project.name}/")
         with django_assert_max_num_queries(RESULTS_QUERIES):
-            results = _statements(client, f"/projects/{project.name}/results/")
+            results = page_statements(client, f"/projects/{project.name}/results/")
         counted[n] = (len(dashboard), len(results))
         page = client.get(f"/projects/{project.name}/")
         counts = page.context["counts"]
@@ -154,15 +87,15 @@ def test_dashboard_queries_read_labels_and_assignments_by_index(client, research
     dashboard or the progress page scans a label or tag table sequentially: their counts are maintained."""
     if connection.vendor != "postgresql":
         pytest.skip("the EXPLAIN test needs PostgreSQL: run it with DATABASE_URL=postgres://...")
-    project = _project(researcher, "explained")
+    project = sized_project(researcher, "explained")
     fill(project, 3000, [qualified_annotator(project, f"e{k}") for k in range(2)])
-    other = _project(researcher, "other")
+    other = sized_project(researcher, "other")
     make_instances(other, 3000)  # the instance table is not one project's alone
     client.force_login(researcher)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     for path in (f"/projects/{project.name}/", f"/projects/{project.name}/results/"):
-        for statement in _statements(client, path):
+        for statement in page_statements(client, path):
             if not statement.lstrip().upper().startswith("SELECT"):
                 continue
             with connection.cursor() as cursor:

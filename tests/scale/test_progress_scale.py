@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-from tests.scale.test_dashboard_scale import LARGE_TABLES, _project, _statements, fill
+from tests.scale.sized_projects import LARGE_TABLES, fill, page_statements, sized_project
 from tests.workflow.conftest import qualified_annotator
 
 PROGRESS_QUERIES = 16
@@ -20,14 +20,14 @@ def test_progress_page_and_endpoint_queries_do_not_grow_with_instances(
     client.force_login(researcher)
     counted = {}
     for n in (40, 400):
-        project = _project(researcher, f"paged-{n}")
+        project = sized_project(researcher, f"paged-{n}")
         fill(project, n, [qualified_annotator(project, f"q{n}-{k}") for k in range(2)])
         api = f"/api/projects/{project.name}/progress/"
         client.get(api)  # sessions and caches warm
         with django_assert_max_num_queries(PROGRESS_QUERIES):
-            page = _statements(client, f"/annotate/{project.name}/progress/")
+            page = page_statements(client, f"/annotate/{project.name}/progress/")
         with django_assert_max_num_queries(PROGRESS_QUERIES):
-            endpoint = _statements(client, api)
+            endpoint = page_statements(client, api)
         counted[n] = (len(page), len(endpoint))
         body = client.get(api).json()
         assert body["routed"] == n // 2 and body["complete"] == n // 4 and body["done"] == 2 * (n // 4)
@@ -52,12 +52,12 @@ def test_progress_endpoint_reads_assignments_and_decisions_by_index(client, rese
     project's finished assignments per person)."""
     if connection.vendor != "postgresql":
         pytest.skip("the EXPLAIN test needs PostgreSQL: run it with DATABASE_URL=postgres://...")
-    project = _project(researcher, "paged-explained")
+    project = sized_project(researcher, "paged-explained")
     fill(project, 3000, [qualified_annotator(project, f"x{k}") for k in range(2)])
     client.force_login(researcher)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
-    statements = _statements(client, f"/api/projects/{project.name}/progress/?offset=1000")
+    statements = page_statements(client, f"/api/projects/{project.name}/progress/?offset=1000")
     for statement in statements:
         if not statement.lstrip().upper().startswith("SELECT") or "auth_user" in statement:
             continue
