@@ -14,19 +14,15 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # no display on a server; must precede pyplot
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from annotation.models import Project  # noqa: E402
-from routing.app.models import PPMArtifact  # noqa: E402
-from routing.app.services import RoutingError, project_tag_table  # noqa: E402
-from routing.config import get_mode  # noqa: E402
-from routing.features import FeatureBuilder  # noqa: E402
-from routing.ppm import PPM  # noqa: E402
-from routing.strategies import route, tag_gain_table  # noqa: E402
+from annotation.models import Project
+from routing.app.models import PPMArtifact
+from routing.app.services import RoutingError, project_tag_table
+from routing.config import get_mode
+from routing.features import FeatureBuilder
+from routing.ppm import PPM
+from routing.strategies import route, tag_gain_table
 
 GRID = tuple(round(k / 20, 2) for k in range(21))  # 0%, 5%, ..., 100%
 RANDOM_DRAWS = 20
@@ -124,17 +120,28 @@ def measured_points(summary: list[dict], objective: str = "heldout") -> list[dic
     return points
 
 
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend (no display on a server), imported when a plot is drawn: a
+    heavy library that a process which never draws (a worker, a management command) should not load."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # must precede pyplot
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
 def _svg(fig) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg")
-    plt.close(fig)
+    _pyplot().close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # drop the XML prolog and doctype: the SVG is served on its own
 
 
 def curve_svg(curve: Curve, picked: float | None = None) -> str:
     """The budget curve as SVG: routed, random, the two ends, measured points and the picked budget."""
-    fig = plt.figure(figsize=(7.5, 4.2))
+    fig = _pyplot().figure(figsize=(7.5, 4.2))
     ax = fig.add_axes(AXES_BOX)
     x = [100 * s for s in curve.shares]
     ax.plot(x, curve.routed, "-o", ms=3, color="#2458d6", label=f"routed ({curve.strategy})")
@@ -168,7 +175,7 @@ def tag_gains(loaded: Loaded, n: int = 100, trials: int = 10, seed: int = 0) -> 
 def gain_chart_svg(rows: list[dict[str, Any]], top: int = 15) -> str:
     """Horizontal bars of the ``top`` tags by gain per instance (paper Figure 5)."""
     shown = [r for r in rows if r["n"] and np.isfinite(r["gain"])][:top][::-1]
-    fig = plt.figure(figsize=(7.5, 0.32 * max(len(shown), 3) + 1.0))
+    fig = _pyplot().figure(figsize=(7.5, 0.32 * max(len(shown), 3) + 1.0))
     ax = fig.add_axes((0.42, 0.12, 0.55, 0.82))
     values = [1e3 * r["gain_per_instance"] for r in shown]
     ax.barh([r["tag"] for r in shown], values, color=["#2458d6" if v >= 0 else "#b42318" for v in values])

@@ -24,7 +24,6 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from datasets import Dataset, Features
 
 from annotation.datasets.models import DatasetRow, DatasetVersion
 from annotation.models import HumanLabel, LMLabel
@@ -264,6 +263,9 @@ class _HfFolder:
     """
 
     def __init__(self, target: Path, schema: pa.Schema, max_shard_size: str = "500MB"):
+        # datasets is heavy (pandas, fsspec): only a process that writes this form loads it.
+        from datasets import Features
+
         self.target = target
         self.features = Features.from_arrow_schema(schema)
         self.max_shard_size = max_shard_size
@@ -275,6 +277,8 @@ class _HfFolder:
         self._writer.write_table(table)
 
     def close(self) -> None:
+        from datasets import Dataset
+
         self._writer.close()
         try:
             dataset = Dataset.from_parquet(
