@@ -1,6 +1,8 @@
 """A web process loads the whole URL configuration (every API view, every page) and must not load torch,
 transformers nor sentence-transformers: those cost seconds and hundreds of MB per process, and only the
-workers that train or embed need them (``routing.training_runs.records`` vs ``execution``)."""
+workers that train or embed need them (``routing.training_runs.records`` vs ``execution``). Nor matplotlib
+or the ``datasets`` library, which only drawing a plot or writing a Hugging Face folder needs: management
+commands load the URL configuration too (system checks), and the importer must stay small."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HEAVY = ("torch", "transformers", "sentence_transformers")
+HEAVY = ("torch", "transformers", "sentence_transformers", "matplotlib", "datasets")
 WEB_PROCESS = f"""
 import json, os, sys
 import platform_compat
