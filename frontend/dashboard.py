@@ -35,7 +35,7 @@ from routing.app.models import PPMArtifact, RoutingRun
 from routing.app.tasks import TAGS_JOB
 from routing.training_runs.models import PPMLoopRun
 
-# The tiers every project has (``assignment.quotas`` reads these two); a project may name more.
+# The tiers every project has (``progress.tier_quotas`` reads these two); a project may name more.
 BASE_TIERS = ("normal", "expert")
 FIELD_LABELS = {
     "human_budget": "Human budget (count)",

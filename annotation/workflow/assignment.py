@@ -102,18 +102,6 @@ def annotator_ref(user) -> str:
     return f"user:{user.pk}"
 
 
-def occupying_quota_slot(now: datetime, prefix: str = "") -> Q:
-    """Assignments that occupy a quota slot: submitted, or leased and not yet expired."""
-    return Q(**{f"{prefix}status": Status.SUBMITTED}) | Q(
-        **{f"{prefix}status": Status.ACTIVE, f"{prefix}expires_at__gt": now}
-    )
-
-
-def quotas(project: Project) -> dict[str, int]:
-    overlap = project.overlap or {}
-    return {Tier.NORMAL: int(overlap.get("normal", 0)), Tier.EXPERT: int(overlap.get("expert", 0))}
-
-
 def instance_domain(instance: Instance) -> str | None:
     domain = (instance.metadata or {}).get("domain")
     return domain if isinstance(domain, str) else None
@@ -178,7 +166,7 @@ def _open_rows(
 
 def candidates(ctx: Annotating, source: HumanSource) -> QuerySet:
     """Stages 3-6 as one query over quota rows, oldest instance first."""
-    quota = quotas(ctx.project)
+    quota = progress.tier_quotas(ctx.project)
     return _open_rows(
         source, ctx.project.pk, ctx.user.pk, quota[Tier.NORMAL], quota[Tier.EXPERT], ctx.expert_domains
     )
@@ -190,7 +178,7 @@ def _first_free_candidate(ctx: Annotating, source: HumanSource) -> QuotaState | 
     Asked on every new lease, so it is a prepared query: compiled once per process for each kind of source
     (routing run or researcher queue) and number of expert domains, then run with this request's values.
     """
-    quota = quotas(ctx.project)
+    quota = progress.tier_quotas(ctx.project)
     values: dict = {
         "project_id": ctx.project.pk,
         "user_id": ctx.user.pk,
@@ -215,7 +203,7 @@ def _first_free_candidate(ctx: Annotating, source: HumanSource) -> QuotaState | 
 
 def _stages(ctx: Annotating, source: HumanSource) -> list[Stage]:
     """Names and details of stages 3-6 (no counts: those are computed only when a researcher asks)."""
-    quota = quotas(ctx.project)
+    quota = progress.tier_quotas(ctx.project)
     tier_text = f"normal quota {quota[Tier.NORMAL]}, expert quota {quota[Tier.EXPERT]}"
     if ctx.expert_domains:
         tier_text += f"; expert for {', '.join(ctx.expert_domains)}"
@@ -492,7 +480,7 @@ def _store(assignment: Assignment, ctx: Annotating, answer: dict, client_time_ms
         is_gold=assignment.tier == Tier.GOLD,
     )
     Assignment.objects.filter(pk=assignment.pk).update(status=Status.SUBMITTED, finished_at=now, label=label)
-    progress.record_submit(assignment.instance_id, assignment.tier, quotas(ctx.project))
+    progress.record_submit(assignment.instance_id, assignment.tier, progress.tier_quotas(ctx.project))
     return label
 
 
@@ -528,7 +516,7 @@ def _submit_late(assignment: Assignment, ctx: Annotating, answer, client_time_ms
         _finished_already(assignment)
         counted = assignment.status == Status.ACTIVE
         tier = assignment.tier
-        if tier == Tier.GOLD or getattr(row, tier) - counted < quotas(ctx.project)[tier]:
+        if tier == Tier.GOLD or getattr(row, tier) - counted < progress.tier_quotas(ctx.project)[tier]:
             if not counted:
                 counters.take(assignment.instance_id, tier, assignment.shown_swapped)
             return _store(assignment, ctx, answer, client_time_ms, now)
@@ -663,7 +651,7 @@ def progress_page(project: Project, offset: int = 0, limit: int = PAGE_SIZE) -> 
     totals = progress.totals(project, source.key)
     counting = settings_for(project).quota_rows_for != source.key
     rows = instance_progress(project, source, offset, limit)
-    return ProgressPage(source, quotas(project), totals, counting, rows, offset, limit)
+    return ProgressPage(source, progress.tier_quotas(project), totals, counting, rows, offset, limit)
 
 
 @dataclass

@@ -30,6 +30,7 @@ from annotation.core.schemes import SchemeError
 from annotation.datasets.models import Aggregate, DatasetRow
 from annotation.datasets.services import refresh_aggregates
 from annotation.models import HumanLabel, Project
+from annotation.workflow import progress
 from annotation.workflow import quota as counters
 from annotation.workflow.access import NotAllowed, check_can_annotate
 from annotation.workflow.answers import validate_answer
@@ -39,7 +40,7 @@ from annotation.workflow.api import (
     not_allowed_response,
     scheme_error_response,
 )
-from annotation.workflow.assignment import TaskError, quotas
+from annotation.workflow.assignment import TaskError
 from annotation.workflow.models import Assignment, LabelEdit, SkipReason
 from annotation.workflow.settings_store import settings_for
 
@@ -162,7 +163,7 @@ def undo_skip(assignment_id: int, user, project: Project, release: int | None = 
         if assignment.status != Status.SKIPPED:
             raise TaskError(f"Only a skipped task can be taken back; this one is {assignment.status}.")
         tier = assignment.tier
-        if tier != Assignment.Tier.GOLD and getattr(row, tier) >= quotas(project).get(tier, 0):
+        if tier != Assignment.Tier.GOLD and getattr(row, tier) >= progress.tier_quotas(project).get(tier, 0):
             raise TaskError("Others have completed this task since you skipped it; it cannot come back.")
         counters.take(assignment.instance_id, tier, assignment.shown_swapped)
         now = timezone.now()
