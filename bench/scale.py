@@ -311,9 +311,15 @@ def make_annotators(project) -> list:
             UserProfile.objects.filter(user=user).update(role="annotator")
             ProjectMembership.objects.create(project=project, user=user, role="annotator")
             QualificationAttempt.objects.create(
-                project=project, user=user, guideline_version=conf.guideline_version, item_ids=[],
-                correct=1, score=1.0, passed=True, finished_at=timezone.now(),
-            )  # fmt: skip
+                project=project,
+                user=user,
+                guideline_version=conf.guideline_version,
+                item_ids=[],
+                correct=1,
+                score=1.0,
+                passed=True,
+                finished_at=timezone.now(),
+            )
         people.append(user)
     return people
 
@@ -509,8 +515,10 @@ def report(health: Timing, timings: list[Timing], annotating: Timing) -> tuple[i
         verdict = "ok" if t.p50 <= TARGET_MS else "SLOW"
         slow += verdict != "ok"
         scans += bool(t.seq_scans)
-        say(f"{t.name}: p50 {t.p50:.0f} ms ({verdict} vs {TARGET_MS:.0f} ms), {t.queries} queries, "
-            f"{len(t.seq_scans)} seq scans of large tables")  # fmt: skip
+        say(
+            f"{t.name}: p50 {t.p50:.0f} ms ({verdict} vs {TARGET_MS:.0f} ms), {t.queries} queries, "
+            f"{len(t.seq_scans)} seq scans of large tables"
+        )
         for line in t.seq_scans:
             say(f"    seq scan {line}")
     ratio = annotating.p50 / health.p50

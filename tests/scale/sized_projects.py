@@ -44,18 +44,27 @@ def fill(project, n: int, people: list) -> None:
     )
     Job.objects.create(kind=TAGS_JOB, project=project, status=Job.Status.SUCCEEDED, result={"instances": n})
     ppm = PPMArtifact.objects.create(name=f"ppm-{n}", kind="quadratic", path="unused")
-    run = RoutingRun.objects.create(project=project, budget=n // 2, strategy="simulated", ppm=ppm,
-                                    predicted_performance=0.7)  # fmt: skip
+    run = RoutingRun.objects.create(
+        project=project, budget=n // 2, strategy="simulated", ppm=ppm, predicted_performance=0.7
+    )
     RoutingDecision.objects.bulk_create(
         RoutingDecision(run=run, instance=i, route="human" if k < n // 2 else "lm", gain=0.1)
         for k, i in enumerate(instances)
     )
     for person in people:
         for instance in instances[: n // 4]:
-            label = HumanLabel.objects.create(instance=instance, annotator_ref=f"user:{person.pk}",
-                                              annotator=person, preference=1)  # fmt: skip
-            Assignment.objects.create(instance=instance, user=person, tier="normal", status="submitted",
-                                      served_at=label.created_at, expires_at=label.created_at, label=label)  # fmt: skip
+            label = HumanLabel.objects.create(
+                instance=instance, annotator_ref=f"user:{person.pk}", annotator=person, preference=1
+            )
+            Assignment.objects.create(
+                instance=instance,
+                user=person,
+                tier="normal",
+                status="submitted",
+                served_at=label.created_at,
+                expires_at=label.created_at,
+                label=label,
+            )
     ensure_quota_rows(project, [i.pk for i in instances[: n // 2]])
     # The assignments above were written directly, past the workflow: count the routed instances' progress
     # rows as the first next-task after a routing run would (the repair command does all of it at once).
@@ -66,8 +75,12 @@ def sized_project(researcher, name: str):
     from annotation.core.schemes import default_scheme_config
     from annotation.models import Project, ProjectMembership
 
-    project = Project.objects.create(name=name, scheme=default_scheme_config("multipref"),
-                                     overlap={"normal": 2, "expert": 0}, created_by=researcher)  # fmt: skip
+    project = Project.objects.create(
+        name=name,
+        scheme=default_scheme_config("multipref"),
+        overlap={"normal": 2, "expert": 0},
+        created_by=researcher,
+    )
     ProjectMembership.objects.create(project=project, user=researcher, role="researcher")
     return project
 

@@ -68,27 +68,33 @@ def qualified_annotator(project, name: str, domains: list[str] | None = None):
     return qualify(project, user)
 
 
-@pytest.fixture
-def mp_project(db, researcher):
-    """A MultiPref project with 6 instances sent to people, overlap 2 normal + 1 expert, no gold mixing."""
+def queued_project(researcher, name: str, n_instances: int, **instance_fields):
+    """A MultiPref project whose instances all go to people, overlap 2 normal + 1 expert, no gold mixing and
+    no minimum time per task."""
     from annotation.core.schemes import default_scheme_config
     from annotation.models import Project, ProjectMembership
     from annotation.workflow.settings_store import settings_for
 
     project = Project.objects.create(
-        name="mp",
+        name=name,
         scheme=default_scheme_config("multipref"),
         overlap={"normal": 2, "expert": 1},
         created_by=researcher,
     )
     ProjectMembership.objects.create(project=project, user=researcher, role="researcher")
-    make_instances(project, 6)
+    make_instances(project, n_instances, **instance_fields)
     queue_all(project)
     conf = settings_for(project)
     conf.gold_rate = 0.0
     conf.min_seconds = 0
     conf.save()
     return project
+
+
+@pytest.fixture
+def mp_project(db, researcher):
+    """A MultiPref project with 6 instances sent to people, overlap 2 normal + 1 expert, no gold mixing."""
+    return queued_project(researcher, "mp", 6)
 
 
 @pytest.fixture

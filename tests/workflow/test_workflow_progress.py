@@ -16,7 +16,7 @@ from annotation.workflow import progress
 from annotation.workflow.edits import edit_label, undo_skip
 from annotation.workflow.models import Assignment, ProgressCounter, ProgressState
 from annotation.workflow.queue import instances_for_people
-from tests.workflow.conftest import MP_ANSWER, make_instances, qualified_annotator, queue_all
+from tests.workflow.conftest import MP_ANSWER, qualified_annotator, queued_project
 
 pytestmark = pytest.mark.django_db
 EDITED = {**MP_ANSWER, "overall": "B-clearly"}
@@ -25,20 +25,7 @@ EDITED = {**MP_ANSWER, "overall": "B-clearly"}
 @pytest.fixture
 def project(researcher):
     """Eight instances of the math domain for people, 2 normal + 1 expert answers each, no gold mixing."""
-    from annotation.core.schemes import default_scheme_config
-    from annotation.models import Project, ProjectMembership
-    from annotation.workflow.settings_store import settings_for
-
-    made = Project.objects.create(name="counted", scheme=default_scheme_config("multipref"),
-                                  overlap={"normal": 2, "expert": 1}, created_by=researcher)  # fmt: skip
-    ProjectMembership.objects.create(project=made, user=researcher, role="researcher")
-    make_instances(made, 8, metadata={"domain": "math"})
-    queue_all(made)
-    conf = settings_for(made)
-    conf.gold_rate = 0.0
-    conf.min_seconds = 0
-    conf.save()
-    return made
+    return queued_project(researcher, "counted", 8, metadata={"domain": "math"})
 
 
 def assert_exact(project) -> dict:
@@ -106,8 +93,9 @@ def test_a_new_routing_run_gets_its_own_exact_counters(project):
     assert assert_exact(project)["complete"] == 0  # no expert answered yet
     instances = list(project.instances.order_by("pk"))
     ppm = PPMArtifact.objects.create(name="counted-ppm", kind="quadratic", path="unused")
-    run = RoutingRun.objects.create(project=project, budget=3, strategy="simulated", ppm=ppm,
-                                    predicted_performance=0.7)  # fmt: skip
+    run = RoutingRun.objects.create(
+        project=project, budget=3, strategy="simulated", ppm=ppm, predicted_performance=0.7
+    )
     RoutingDecision.objects.bulk_create(
         RoutingDecision(run=run, instance=i, route="human" if k in (0, 1, 5) else "lm", gain=0.1)
         for k, i in enumerate(instances)
